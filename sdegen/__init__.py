@@ -1,0 +1,36 @@
+"""sdegen: continuous-time generative models in JAX — a process plus a learned field, solved by
+Diffrax. See README.md and DESIGN for the map."""
+
+from .errors import ConfigError, DataError, SdegenError, SolverError, TrainingError
+from .likelihood import log_prob
+from .processes import (
+    AbstractLinearSDE,
+    AbstractSDE,
+    SubVPSDE,
+    VESDE,
+    VPSDE,
+    probability_flow,
+    reverse_drift,
+)
+from .sample import sample
+from .solve import SolveStats
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AbstractSDE",
+    "AbstractLinearSDE",
+    "VPSDE",
+    "SubVPSDE",
+    "VESDE",
+    "probability_flow",
+    "reverse_drift",
+    "sample",
+    "log_prob",
+    "SolveStats",
+    "SdegenError",
+    "ConfigError",
+    "DataError",
+    "SolverError",
+    "TrainingError",
+]

@@ -1,0 +1,21 @@
+"""Errors raised by sdegen. Each carries one line that names the problem and the fix."""
+
+
+class SdegenError(Exception):
+    """Base class: the CLI prints `str(err)` on one line and exits with status 2."""
+
+
+class ConfigError(SdegenError, ValueError):
+    """A config key, value or override is invalid."""
+
+
+class DataError(SdegenError, ValueError):
+    """A data file is missing or malformed."""
+
+
+class SolverError(SdegenError, RuntimeError):
+    """A Diffrax solve failed (step limit, non-finite values)."""
+
+
+class TrainingError(SdegenError, RuntimeError):
+    """Training stopped (non-finite loss, incompatible checkpoint)."""

@@ -1,0 +1,36 @@
+"""The generative dynamics a forward SDE induces from a score field.
+
+A *field* is any callable on ONE example, `field(x, t) -> array shaped like x`; for an SDE it is
+the score ∇ₓ log p_t(x). Dynamics are returned in forward time t (data at t = 0, noise at T);
+the samplers integrate them in solver time s = T - t (see `sdegen.sample`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from jaxtyping import Array, Float
+
+from .sde import AbstractSDE
+
+Field = Callable[[Float[Array, "*d"], Float[Array, ""]], Float[Array, "*d"]]
+
+
+def reverse_drift(sde: AbstractSDE, score: Field) -> Field:
+    """Drift of the reverse-time SDE, dx = [f(x,t) - g(t)² ∇log p_t(x)] dt + g(t) dW̄
+    (Anderson 1982; Song et al. 2021, eq. 6), in forward time t."""
+
+    def drift(x, t):
+        return sde.drift(x, t) - sde.diffusion(t) ** 2 * score(x, t)
+
+    return drift
+
+
+def probability_flow(sde: AbstractSDE, score: Field) -> Field:
+    """Velocity of the probability-flow ODE, dx/dt = f(x,t) - ½ g(t)² ∇log p_t(x), whose
+    marginals equal the SDE's (Song et al. 2021, eq. 13)."""
+
+    def velocity(x, t):
+        return sde.drift(x, t) - 0.5 * sde.diffusion(t) ** 2 * score(x, t)
+
+    return velocity

@@ -1,0 +1,126 @@
+"""The one place sdegen calls `diffrax.diffeqsolve`.
+
+Every sampler and every likelihood goes through `integrate`, which (i) runs the solve with
+`throw=False` so a failure never crashes inside a jitted function, (ii) counts field
+evaluations (NFE) from the solver's step statistics, and (iii) turns a failed or non-finite
+solve into a one-line `SolverError` that names the option to change.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import diffrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .errors import SolverError
+
+ADAPTIVE_SOLVERS = {"tsit5": diffrax.Tsit5, "dopri5": diffrax.Dopri5, "dopri8": diffrax.Dopri8}
+
+
+class SolveStats(NamedTuple):
+    """Cost of one solve. `nfe` counts evaluations of the user's field (for a batched solve,
+    one evaluation = the field applied to the whole batch once)."""
+
+    nfe: int
+    num_steps: int
+    num_accepted_steps: int
+    num_rejected_steps: int
+
+
+def batch_max_norm(y: Any) -> jax.Array:
+    """Max-norm over every element of a (batched) state: controls the error of each sample,
+    not the batch average (an RMS norm lets single samples drift; see DESIGN pitfalls)."""
+    leaves = [jnp.max(jnp.abs(leaf)) for leaf in jax.tree_util.tree_leaves(y)]
+    return jnp.max(jnp.stack(leaves))
+
+
+def evals_per_step(solver: diffrax.AbstractSolver) -> tuple[int, int]:
+    """(evaluations at init, evaluations per step, accepted or rejected) of the field.
+
+    Explicit RK methods with first-same-as-last (Tsit5, Dopri5, Dopri8) evaluate once at init
+    and `stages - 1` times per step; Euler once per step; sdegen's own solvers say so through
+    a `field_evals` attribute."""
+    if hasattr(solver, "field_evals"):
+        return 0, solver.field_evals
+    if isinstance(solver, diffrax.Euler):
+        return 0, 1
+    if isinstance(solver, diffrax.Heun):
+        return 0, 2
+    if isinstance(solver, diffrax.AbstractERK):
+        stages = len(solver.tableau.c) + 1
+        fsal = solver.tableau.fsal
+        return (1, stages - 1) if fsal else (0, stages)
+    raise NotImplementedError(f"NFE count for {type(solver).__name__} is not known")
+
+
+def integrate(
+    terms: diffrax.AbstractTerm,
+    solver: diffrax.AbstractSolver,
+    s0: float,
+    s1: float,
+    y0: Any,
+    *,
+    dt0: float | None,
+    controller: diffrax.AbstractStepSizeController,
+    max_steps: int,
+    saveat: diffrax.SaveAt | None = None,
+    adjoint: diffrax.AbstractAdjoint | None = None,
+    args: Any = None,
+    progress: bool = False,
+) -> diffrax.Solution:
+    """Traceable wrapper around `diffrax.diffeqsolve` with `throw=False`; call `check` on the
+    result outside jit."""
+    return diffrax.diffeqsolve(
+        terms,
+        solver,
+        s0,
+        s1,
+        dt0,
+        y0,
+        args=args,
+        saveat=saveat if saveat is not None else diffrax.SaveAt(t1=True),
+        stepsize_controller=controller,
+        adjoint=adjoint if adjoint is not None else diffrax.RecursiveCheckpointAdjoint(),
+        max_steps=max_steps,
+        throw=False,
+        progress_meter=diffrax.TqdmProgressMeter() if progress else diffrax.NoProgressMeter(),
+    )
+
+
+def stats_of(sol: diffrax.Solution, solver: diffrax.AbstractSolver, adaptive_init: bool) -> SolveStats:
+    """NFE from step counts. `adaptive_init`: Diffrax's initial step-size selection (dt0=None
+    with a PID controller) evaluates the field twice more."""
+    init, per_step = evals_per_step(solver)
+    steps = int(sol.stats["num_steps"])
+    nfe = init + per_step * steps + (2 if adaptive_init else 0)
+    return SolveStats(
+        nfe=nfe,
+        num_steps=steps,
+        num_accepted_steps=int(sol.stats["num_accepted_steps"]),
+        num_rejected_steps=int(sol.stats["num_rejected_steps"]),
+    )
+
+
+def check(sol: diffrax.Solution, what: str, *, max_steps: int, hint: str) -> None:
+    """Raise a one-line `SolverError` if the solve failed or produced non-finite values.
+
+    `what` names the computation ("sample(method='ode')"), `hint` the options to change."""
+    result = sol.result
+    if result != diffrax.RESULTS.successful:
+        if result == diffrax.RESULTS.max_steps_reached:
+            raise SolverError(
+                f"{what}: the solver hit its step limit (max_steps={max_steps}); "
+                f"raise max_steps or {hint}"
+            )
+        msg = str(result).partition("<")[2].rstrip(">") or str(result)
+        raise SolverError(f"{what}: the solve failed ({msg}); {hint}")
+    ys = [np.asarray(leaf) for leaf in jax.tree_util.tree_leaves(sol.ys)]
+    if not all(np.all(np.isfinite(y)) for y in ys):
+        raise SolverError(
+            f"{what}: the solution contains NaN or inf; {hint} (check the field for "
+            "non-finite outputs near t_eps)"
+        )
+
