@@ -133,3 +133,34 @@ def sample(
     if return_stats:
         return out, stats_of(sol, solver_obj, adaptive_init=method == "ode")
     return out
+
+
+@eqx.filter_jit
+def _forward(process, x0, key, save_t, num_steps):
+    bm = diffrax.UnsafeBrownianPath(shape=x0.shape, key=key)
+    terms = diffrax.MultiTerm(
+        diffrax.ODETerm(lambda t, y, args: jax.vmap(process.drift, in_axes=(0, None))(y, t)),
+        diffrax.ControlTerm(diagonal_noise(process.diffusion), bm),
+    )
+    controller = diffrax.StepTo(ts=jnp.linspace(0.0, process.T, num_steps + 1))
+    return integrate(terms, diffrax.Euler(), 0.0, process.T, x0, dt0=None, controller=controller,
+                     max_steps=num_steps, saveat=diffrax.SaveAt(ts=save_t),
+                     adjoint=diffrax.DirectAdjoint())
+
+
+def simulate_forward(
+    process: AbstractSDE,
+    x0: Float[Array, "n *d"],
+    *,
+    key: PRNGKeyArray,
+    save_ts: Float[ArrayLike, " k"],
+    num_steps: int = 1000,
+) -> Float[Array, "k n *d"]:
+    """Paths of the forward (noising) SDE from data `x0` at t = 0, by Euler–Maruyama with
+    `num_steps` uniform steps, saved at the increasing times `save_ts` in [0, T]."""
+    ts = jnp.asarray(save_ts, dtype=x0.dtype)
+    if jnp.any(ts < 0) or jnp.any(ts > process.T) or jnp.any(jnp.diff(ts) < 0):
+        raise ValueError(f"save_ts must increase within [0, T={process.T}]")
+    sol = _forward(process, x0, key, ts, num_steps)
+    check(sol, "simulate_forward", max_steps=num_steps, hint="raise num_steps")
+    return sol.ys

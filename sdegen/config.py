@@ -1,0 +1,254 @@
+"""Experiment configs: dataclass schema, YAML load, dotted `key=value` overrides, validation.
+
+Every mistake is one `ConfigError` line naming the key and the fix: unknown keys suggest the
+closest valid one, wrong types name the expected type, out-of-range values the allowed range.
+This module is also the one explicit place that maps config names to classes (no registries).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+
+def _choice(*options: str) -> dict:
+    return {"choices": options}
+
+
+def _positive() -> dict:
+    return {"min": 0.0, "min_exclusive": True}
+
+
+@dataclass
+class DataConfig:
+    name: str = field(default="8gaussians", metadata=_choice(
+        "8gaussians", "checkerboard", "moons", "2spirals", "pinwheel", "rings", "swissroll"))
+    n_test: int = field(default=5000, metadata=_positive())
+
+
+@dataclass
+class ProcessConfig:
+    kind: str = field(default="vp", metadata=_choice("vp", "subvp", "ve"))
+    beta_min: float = field(default=0.1, metadata=_positive())
+    beta_max: float = field(default=20.0, metadata=_positive())
+    sigma_min: float = field(default=0.01, metadata=_positive())
+    sigma_max: float = field(default=10.0, metadata=_positive())
+
+
+@dataclass
+class ModelConfig:
+    width: int = field(default=128, metadata=_positive())
+    depth: int = field(default=3, metadata=_positive())
+    n_freq: int = field(default=16, metadata=_positive())
+    max_freq: float = field(default=64.0, metadata=_positive())
+    parameterisation: str = field(default="noise", metadata=_choice("noise", "score"))
+
+
+@dataclass
+class ObjectiveConfig:
+    kind: str = field(default="dsm", metadata=_choice("dsm", "ssm"))
+    weighting: str = field(default="song", metadata=_choice("song", "likelihood"))
+    t_eps: float = field(default=1e-5, metadata={"min": 0.0, "max": 0.5, "min_exclusive": True})
+
+
+@dataclass
+class TrainConfig:
+    steps: int = field(default=5000, metadata=_positive())
+    batch_size: int = field(default=512, metadata=_positive())
+    lr: float = field(default=2e-3, metadata=_positive())
+    warmup: int = field(default=200, metadata={"min": 0})
+    grad_clip: float = field(default=1.0, metadata=_positive())
+    ema_decay: float = field(default=0.999, metadata={"min": 0.0, "max": 1.0})
+    ckpt_every: int = field(default=1000, metadata=_positive())
+    keep: int = field(default=3, metadata=_positive())
+    log_every: int = field(default=100, metadata=_positive())
+
+
+@dataclass
+class SampleConfig:
+    method: str = field(default="ode", metadata=_choice("ode", "sde", "pc"))
+    n: int = field(default=5000, metadata=_positive())
+    rtol: float = field(default=1e-5, metadata=_positive())
+    atol: float = field(default=1e-5, metadata=_positive())
+    num_steps: int = field(default=500, metadata=_positive())
+    snr: float = field(default=0.05, metadata=_positive())
+    n_corrector: int = field(default=1, metadata={"min": 0})
+    t_eps: float = field(default=1e-3, metadata={"min": 0.0, "max": 0.5, "min_exclusive": True})
+
+
+@dataclass
+class EvalConfig:
+    n_test: int = field(default=2000, metadata=_positive())
+    t_eps: float = field(default=1e-5, metadata={"min": 0.0, "max": 0.5, "min_exclusive": True})
+    rtol: float = field(default=1e-5, metadata=_positive())
+    atol: float = field(default=1e-5, metadata=_positive())
+    use_ema: bool = True
+
+
+@dataclass
+class Config:
+    name: str = "toy2d"
+    seed: int = 0
+    out_dir: str = ""
+    """Run directory; empty means `runs/<name>`."""
+    data: DataConfig = field(default_factory=DataConfig)
+    process: ProcessConfig = field(default_factory=ProcessConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out_dir or f"runs/{self.name}")
+
+
+def _is_section(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _coerce(path: str, value: Any, tp: Any, meta: typing.Mapping) -> Any:
+    """Check (and where lossless, convert) one value against its declared type and metadata."""
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if tp is float and isinstance(value, str):
+        try:  # YAML 1.1 reads "1e-3" as a string
+            value = float(value)
+        except ValueError:
+            pass
+    ok = isinstance(value, tp) and not (tp in (int, float) and isinstance(value, bool))
+    if not ok:
+        raise ConfigError(
+            f"config key '{path}' expects {tp.__name__}, got {type(value).__name__} {value!r}"
+        )
+    if "choices" in meta and value not in meta["choices"]:
+        close = difflib.get_close_matches(str(value), meta["choices"], n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(
+            f"config key '{path}' must be one of {', '.join(meta['choices'])}, "
+            f"got {value!r}{hint}"
+        )
+    lo, hi = meta.get("min"), meta.get("max")
+    if lo is not None and (value < lo or (meta.get("min_exclusive") and value == lo)):
+        bound = ">" if meta.get("min_exclusive") else ">="
+        raise ConfigError(f"config key '{path}' must be {bound} {lo}, got {value!r}")
+    if hi is not None and value > hi:
+        raise ConfigError(f"config key '{path}' must be <= {hi}, got {value!r}")
+    return value
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        where = f"section '{prefix.rstrip('.')}'" if prefix else "the config file"
+        raise ConfigError(f"{where} must be a mapping of keys to values, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if key not in fields:
+            valid = [f"{prefix}{k}" for k in fields]
+            close = difflib.get_close_matches(path, valid, n=1, cutoff=0.5)
+            hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(valid)}"
+            raise ConfigError(f"unknown config key '{path}'; {hint}")
+        tp = hints[key]
+        if isinstance(tp, types.UnionType):
+            tp = typing.get_args(tp)[0]
+        if _is_section(tp):
+            kwargs[key] = _build(tp, value, f"{path}.")
+        else:
+            kwargs[key] = _coerce(path, value, tp, fields[key].metadata)
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for k in keys[:-1]:
+        child = node.get(k)
+        if not isinstance(child, dict):
+            child = {} if child is None else child
+            node[k] = child
+        node = child
+    node[keys[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`a.b=value` → ("a.b", YAML-parsed value)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {text!r} must look like key=value, e.g. train.steps=2000")
+    try:
+        value = yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def from_dict(data: dict, overrides: typing.Sequence[str] = ()) -> Config:
+    """Build a validated `Config` from a nested mapping plus dotted `key=value` overrides."""
+    merged = dict(data or {})
+    merged = yaml.safe_load(yaml.safe_dump(merged))  # deep copy of plain data
+    for text in overrides:
+        key, value = parse_override(text)
+        _set_dotted(merged, key, value)
+    return _build(Config, merged, "")
+
+
+def load(path: str | Path, overrides: typing.Sequence[str] = ()) -> Config:
+    """Load a YAML config file and apply overrides."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' not found; `sdegen list` shows the shipped ones")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        line = getattr(getattr(err, "problem_mark", None), "line", None)
+        where = f" at line {line + 1}" if line is not None else ""
+        raise ConfigError(f"config file '{path}' is not valid YAML{where}; fix its syntax") from None
+    return from_dict(data, overrides)
+
+
+def dump(cfg: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+# ---- the one explicit mapping from config names to library objects -------------------------
+
+
+def build_process(cfg: ProcessConfig):
+    from .processes import VESDE, VPSDE, SubVPSDE
+
+    if cfg.kind == "vp":
+        return VPSDE(beta_min=cfg.beta_min, beta_max=cfg.beta_max)
+    if cfg.kind == "subvp":
+        return SubVPSDE(beta_min=cfg.beta_min, beta_max=cfg.beta_max)
+    try:
+        return VESDE(sigma_min=cfg.sigma_min, sigma_max=cfg.sigma_max)
+    except ValueError as err:
+        raise ConfigError(f"process: {err}") from None
+
+
+def build_field(cfg: Config, dim: int, key):
+    """The trainable score field of a config (an `eqx.Module`)."""
+    from .fields import ScoreField
+    from .nets import TimeMLP
+
+    m = cfg.model
+    net = TimeMLP(dim, key=key, width=m.width, depth=m.depth, n_freq=m.n_freq,
+                  max_freq=m.max_freq)
+    return ScoreField(net, build_process(cfg.process), m.parameterisation)
