@@ -146,7 +146,8 @@ def main(argv=None):
     print(f"sdegen sde wall / lax.scan wall = {sde_vs_scan:.2f} (target <= 1.2: {verdict})")
 
     result = dict(
-        benchmark="toy_sampling", n=n, dtype="float32", t_eps=T_EPS, score_eval_s=t_score,
+        benchmark="toy_sampling", n=n, repeats=args.repeats, dtype="float32", t_eps=T_EPS,
+        score_eval_s=t_score,
         sde_over_scan_wall=sde_vs_scan, rows=rows, jax=jax.__version__,
         diffrax=diffrax.__version__, cpu_count=os.cpu_count(),
         platform=f"{jax.default_backend()} ({jax.devices()[0].device_kind}); {platform.platform()}",

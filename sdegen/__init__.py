@@ -4,11 +4,11 @@ Diffrax. See README.md and DESIGN for the map."""
 from .errors import ConfigError, DataError, SdegenError, SolverError, TrainingError
 from .likelihood import log_prob
 from .processes import (
+    VESDE,
+    VPSDE,
     AbstractLinearSDE,
     AbstractSDE,
     SubVPSDE,
-    VESDE,
-    VPSDE,
     probability_flow,
     reverse_drift,
 )

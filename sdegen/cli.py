@@ -44,7 +44,8 @@ def _cmd_list(args) -> None:
     for path in found:
         print(f"  {path}")
     print("datasets:  " + ", ".join(TOY_DATASETS))
-    print("processes: " + ", ".join(C.ProcessConfig.__dataclass_fields__["kind"].metadata["choices"]))
+    kinds = C.ProcessConfig.__dataclass_fields__["kind"].metadata["choices"]
+    print("processes: " + ", ".join(kinds))
     print("samplers:  " + ", ".join(METHODS))
 
 

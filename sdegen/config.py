@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,7 @@ def _is_section(tp: Any) -> bool:
     return isinstance(tp, type) and dataclasses.is_dataclass(tp)
 
 
-def _coerce(path: str, value: Any, tp: Any, meta: typing.Mapping) -> Any:
+def _coerce(path: str, value: Any, tp: Any, meta: Mapping) -> Any:
     """Check (and where lossless, convert) one value against its declared type and metadata."""
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
@@ -199,7 +200,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def from_dict(data: dict, overrides: typing.Sequence[str] = ()) -> Config:
+def from_dict(data: dict, overrides: Sequence[str] = ()) -> Config:
     """Build a validated `Config` from a nested mapping plus dotted `key=value` overrides."""
     merged = dict(data or {})
     merged = yaml.safe_load(yaml.safe_dump(merged))  # deep copy of plain data
@@ -209,7 +210,7 @@ def from_dict(data: dict, overrides: typing.Sequence[str] = ()) -> Config:
     return _build(Config, merged, "")
 
 
-def load(path: str | Path, overrides: typing.Sequence[str] = ()) -> Config:
+def load(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     """Load a YAML config file and apply overrides."""
     path = Path(path)
     if not path.is_file():
@@ -219,7 +220,9 @@ def load(path: str | Path, overrides: typing.Sequence[str] = ()) -> Config:
     except yaml.YAMLError as err:
         line = getattr(getattr(err, "problem_mark", None), "line", None)
         where = f" at line {line + 1}" if line is not None else ""
-        raise ConfigError(f"config file '{path}' is not valid YAML{where}; fix its syntax") from None
+        raise ConfigError(
+            f"config file '{path}' is not valid YAML{where}; fix its syntax"
+        ) from None
     return from_dict(data, overrides)
 
 

@@ -102,5 +102,5 @@ def log_prob(
                                  atol=atol, t_eps=t_eps, max_steps=max_steps, progress=progress)
     check(sol, "log_prob", max_steps=max_steps, hint="loosen rtol/atol or raise t_eps")
     if return_stats:
-        return lp, stats_of(sol, solver_obj, adaptive_init=True)
+        return lp, stats_of(sol, solver_obj)
     return lp

@@ -131,7 +131,7 @@ def sample(
     check(sol, f"sample(method={method!r})", max_steps=max_steps, hint=hint)
     out = sol.ys if save_s is not None else sol.ys[0]
     if return_stats:
-        return out, stats_of(sol, solver_obj, adaptive_init=method == "ode")
+        return out, stats_of(sol, solver_obj)
     return out
 
 

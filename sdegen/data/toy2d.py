@@ -7,7 +7,7 @@ Every sampler is `sample_NAME(key, n) -> (n, 2)` with an explicit PRNG key.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import equinox as eqx
 import jax
@@ -28,7 +28,12 @@ class GaussianMixture(eqx.Module):
     means: Float[Array, "k d"]
     stds: Float[Array, " k"]
 
-    def __init__(self, weights: ArrayLike, means: ArrayLike, stds: ArrayLike):
+    def __init__(
+        self,
+        weights: ArrayLike | Sequence[float],
+        means: ArrayLike | Sequence[Sequence[float]],
+        stds: ArrayLike | Sequence[float],
+    ):
         means = jnp.asarray(means, dtype=float)
         if means.ndim != 2:
             raise ValueError(f"means must be (k, d), got shape {means.shape}")

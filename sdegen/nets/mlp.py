@@ -18,7 +18,7 @@ class FourierTime(eqx.Module):
     n_freq: int = eqx.field(static=True, default=16)
     max_freq: float = eqx.field(static=True, default=64.0)
 
-    def __call__(self, t: Float[ArrayLike, ""]) -> Float[Array, " 2k"]:
+    def __call__(self, t: Float[ArrayLike, ""]) -> Float[Array, " e"]:
         freqs = jnp.exp(jnp.linspace(0.0, math.log(self.max_freq), self.n_freq))
         angle = 2 * math.pi * jnp.asarray(t) * freqs
         return jnp.concatenate([jnp.sin(angle), jnp.cos(angle)])

@@ -1,7 +1,7 @@
 """Forward processes and the dynamics they induce."""
 
 from .dynamics import Field, probability_flow, reverse_drift
-from .sde import AbstractLinearSDE, AbstractSDE, SubVPSDE, VESDE, VPSDE
+from .sde import VESDE, VPSDE, AbstractLinearSDE, AbstractSDE, SubVPSDE
 
 __all__ = [
     "AbstractSDE",

@@ -28,7 +28,7 @@ class AbstractSDE(eqx.Module):
         """The drift f(x, t)."""
 
     @abc.abstractmethod
-    def diffusion(self, t: Scalar) -> Float[Array, ""]:
+    def diffusion(self, t: Scalar) -> Scalar:
         """The scalar diffusion coefficient g(t)."""
 
     @abc.abstractmethod
@@ -45,7 +45,7 @@ class AbstractSDE(eqx.Module):
         """Draw from the prior N(0, prior_std² I) with the given (possibly batched) shape."""
         return self.prior_std() * jax.random.normal(key, shape)
 
-    def prior_logp(self, z: Float[Array, "*d"]) -> Float[Array, ""]:
+    def prior_logp(self, z: Float[Array, "*d"]) -> Scalar:
         """Log-density of ONE example under the prior N(0, prior_std² I), in nats."""
         s = self.prior_std()
         n = z.size
@@ -58,11 +58,11 @@ class AbstractLinearSDE(AbstractSDE):
     data analytic at every t (the test oracle of `sdegen.data.GaussianMixture`)."""
 
     @abc.abstractmethod
-    def alpha(self, t: Scalar) -> Float[Array, ""]:
+    def alpha(self, t: Scalar) -> Scalar:
         """Mean coefficient α(t): E[x_t | x0] = α(t) x0."""
 
     @abc.abstractmethod
-    def std(self, t: Scalar) -> Float[Array, ""]:
+    def std(self, t: Scalar) -> Scalar:
         """Kernel standard deviation σ(t) (exact for the SDE as written)."""
 
     def marginal(self, x0, t):
@@ -89,7 +89,7 @@ class VPSDE(AbstractLinearSDE):
         _check_positive("beta_min", self.beta_min)
         _check_positive("beta_max", self.beta_max)
 
-    def beta(self, t: Scalar) -> Float[Array, ""]:
+    def beta(self, t: Scalar) -> Scalar:
         return self.beta_min + t * (self.beta_max - self.beta_min)
 
     def _log_alpha(self, t):
@@ -125,7 +125,7 @@ class SubVPSDE(AbstractLinearSDE):
         _check_positive("beta_min", self.beta_min)
         _check_positive("beta_max", self.beta_max)
 
-    def beta(self, t: Scalar) -> Float[Array, ""]:
+    def beta(self, t: Scalar) -> Scalar:
         return self.beta_min + t * (self.beta_max - self.beta_min)
 
     def _log_alpha(self, t):
@@ -168,7 +168,7 @@ class VESDE(AbstractLinearSDE):
                 f"sigma_max ({self.sigma_max}) must exceed sigma_min ({self.sigma_min})"
             )
 
-    def sigma(self, t: Scalar) -> Float[Array, ""]:
+    def sigma(self, t: Scalar) -> Scalar:
         return self.sigma_min * (self.sigma_max / self.sigma_min) ** t
 
     def drift(self, x, t):

@@ -1,0 +1,32 @@
+# Two commands for users: `make demo` and `make test`. Both create .venv (python3 -m venv)
+# when missing and install the exact versions in requirements.lock, then sdegen itself.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.sdegen-installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/sdegen train configs/toy2d/demo.yaml
+	$(BIN)/sdegen sample runs/demo
+	$(BIN)/sdegen evaluate runs/demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check sdegen tests experiments benchmarks
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/toy_sampling.py
+
+clean:
+	rm -rf $(VENV) runs results .pytest_cache
