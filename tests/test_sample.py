@@ -73,3 +73,22 @@ def test_solver_failures_are_clear_errors(mixture):
         sdegen.sample(sde, mixture.score(sde), key=jax.random.key(0), shape=(2,))
     with pytest.raises(ValueError, match="unknown sampling method"):
         sdegen.sample(sde, mixture.score(sde), key=jax.random.key(0), shape=(8, 2), method="x")
+
+
+def test_second_call_does_not_recompile(mixture):
+    """DESIGN pitfall: the same field and shapes must reuse the compiled solve. A Python side
+    effect in the field runs only while JAX traces it, so it counts compilations."""
+    sde = SDES["vp"]
+    score = mixture.score(sde)
+    traces = []
+
+    def field(x, t):
+        traces.append(1)
+        return score(x, t)
+
+    for seed in range(3):
+        sdegen.sample(sde, field, key=jax.random.key(seed), shape=(16, 2), method="sde",
+                      num_steps=20)
+    first = len(traces)
+    sdegen.sample(sde, field, key=jax.random.key(9), shape=(16, 2), method="sde", num_steps=20)
+    assert first > 0 and len(traces) == first
