@@ -74,7 +74,34 @@ def _check_positive(name: str, value: float) -> None:
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
 
 
-class VPSDE(AbstractLinearSDE):
+class AbstractBetaSDE(AbstractLinearSDE):
+    """The VP family: drift -½β(t) x with the linear schedule β(t) = β_min + t(β_max - β_min),
+    so α(t) = exp(-¼t²(β_max-β_min) - ½tβ_min) (Song et al. 2021, eq. 29)."""
+
+    beta_min: eqx.AbstractVar[float]
+    beta_max: eqx.AbstractVar[float]
+
+    def __check_init__(self):
+        _check_positive("beta_min", self.beta_min)
+        _check_positive("beta_max", self.beta_max)
+
+    def beta(self, t: Scalar) -> Scalar:
+        return self.beta_min + t * (self.beta_max - self.beta_min)
+
+    def _log_alpha(self, t):
+        return -0.25 * t**2 * (self.beta_max - self.beta_min) - 0.5 * t * self.beta_min
+
+    def drift(self, x, t):
+        return -0.5 * self.beta(t) * x
+
+    def alpha(self, t):
+        return jnp.exp(self._log_alpha(t))
+
+    def prior_std(self):
+        return 1.0
+
+
+class VPSDE(AbstractBetaSDE):
     r"""Variance-preserving SDE, dx = -½β(t) x dt + √β(t) dW with β(t) = β_min + t(β_max - β_min)
     (Song et al. 2021, eq. 11; the continuous limit of DDPM, Ho et al. 2020).
 
@@ -85,33 +112,14 @@ class VPSDE(AbstractLinearSDE):
     beta_max: float = 20.0
     T: float = 1.0
 
-    def __check_init__(self):
-        _check_positive("beta_min", self.beta_min)
-        _check_positive("beta_max", self.beta_max)
-
-    def beta(self, t: Scalar) -> Scalar:
-        return self.beta_min + t * (self.beta_max - self.beta_min)
-
-    def _log_alpha(self, t):
-        return -0.25 * t**2 * (self.beta_max - self.beta_min) - 0.5 * t * self.beta_min
-
-    def drift(self, x, t):
-        return -0.5 * self.beta(t) * x
-
     def diffusion(self, t):
         return jnp.sqrt(self.beta(t))
-
-    def alpha(self, t):
-        return jnp.exp(self._log_alpha(t))
 
     def std(self, t):
         return jnp.sqrt(-jnp.expm1(2.0 * self._log_alpha(t)))
 
-    def prior_std(self):
-        return 1.0
 
-
-class SubVPSDE(AbstractLinearSDE):
+class SubVPSDE(AbstractBetaSDE):
     r"""Sub-VP SDE, dx = -½β(t) x dt + √(β(t)(1 - exp(-2∫₀ᵗβ))) dW (Song et al. 2021, eq. 17).
 
     Kernel: α(t) as for VP, σ(t) = 1 - α(t)² (eq. 29), always below the VP variance. Prior N(0, I).
@@ -121,30 +129,11 @@ class SubVPSDE(AbstractLinearSDE):
     beta_max: float = 20.0
     T: float = 1.0
 
-    def __check_init__(self):
-        _check_positive("beta_min", self.beta_min)
-        _check_positive("beta_max", self.beta_max)
-
-    def beta(self, t: Scalar) -> Scalar:
-        return self.beta_min + t * (self.beta_max - self.beta_min)
-
-    def _log_alpha(self, t):
-        return -0.25 * t**2 * (self.beta_max - self.beta_min) - 0.5 * t * self.beta_min
-
-    def drift(self, x, t):
-        return -0.5 * self.beta(t) * x
-
     def diffusion(self, t):
         return jnp.sqrt(self.beta(t) * -jnp.expm1(4.0 * self._log_alpha(t)))
 
-    def alpha(self, t):
-        return jnp.exp(self._log_alpha(t))
-
     def std(self, t):
         return -jnp.expm1(2.0 * self._log_alpha(t))
-
-    def prior_std(self):
-        return 1.0
 
 
 class VESDE(AbstractLinearSDE):
