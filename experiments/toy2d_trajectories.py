@@ -19,8 +19,8 @@ Outputs in `OUT/toy2d_trajectories/`:
   the true-vs-true floor at the same sample size, and the mean exact log-density of the
   samples beside the mixture's (minus) entropy.
 
-Wall time on 2 CPU cores (measured): full (5000 points) ≈ 12 s, `--small` (500 points)
-≈ 8 s, mostly compilation.
+Wall time on 2 CPU cores (measured): full (5000 points) ≈ 40 s, `--small` (500 points)
+≈ 20 s; about half of it is compilation.
 
     python experiments/toy2d_trajectories.py [--small] [--out results]
 """

@@ -57,7 +57,7 @@ class ModelConfig:
 @dataclass
 class ObjectiveConfig:
     kind: str = field(default="dsm", metadata=_choice("dsm", "ssm"))
-    weighting: str = field(default="song", metadata=_choice("song", "likelihood"))
+    weighting: str = field(default="song", metadata=_choice("song", "likelihood", "likelihood_is"))
     t_eps: float = field(default=1e-5, metadata={"min": 0.0, "max": 0.5, "min_exclusive": True})
 
 
