@@ -36,7 +36,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from matplotlib.figure import Figure
 
 import sdegen
 from sdegen import plot
@@ -57,29 +56,6 @@ def _timed(fn):
     out = fn()
     out = jax.block_until_ready(out)
     return out, time.perf_counter() - t0
-
-
-def _paths_figure(rows: dict, path: Path, *, n_lines: int = 20, lim: float = 4.0) -> Path:
-    """Song et al. 2021, Fig. 1 style: the marginal density of x₁ over t (a histogram per saved
-    time, as a heat map) with a few paths of x₁ drawn over it, one panel per dynamics."""
-    fig = Figure(figsize=(4.2 * len(rows), 3.2), layout="tight")
-    axes = fig.subplots(1, len(rows), sharey=True)
-    bins = np.linspace(-lim, lim, 81)
-    for ax, (name, (ts, xs)) in zip(axes, rows.items(), strict=True):
-        order = np.argsort(ts)
-        ts, x1 = ts[order], xs[order, :, 0]
-        hist = np.stack([np.histogram(row, bins=bins, density=True)[0] for row in x1], axis=1)
-        ax.imshow(hist, origin="lower", aspect="auto", cmap="viridis",
-                  extent=(ts[0], ts[-1], -lim, lim), vmax=np.quantile(hist, 0.995))
-        ax.plot(ts, x1[:, :n_lines], color="white", lw=0.6, alpha=0.8)
-        direction = "t: 0 → 1" if name.startswith("forward") else "t: 1 → 0"
-        ax.set_title(f"{name} ({direction})", fontsize=10)
-        ax.set_xlabel("t")
-        ax.set_ylim(-lim, lim)
-    axes[0].set_ylabel("x₁")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
 
 
 def main(small: bool = False, out: str | Path = "results") -> dict:
@@ -108,7 +84,7 @@ def main(small: bool = False, out: str | Path = "results") -> dict:
                                                     num_steps=NUM_STEPS))
 
     # Reverse SDE and PF-ODE from the same prior draws, saved at decreasing t from T to t_eps.
-    x_T = jax.random.normal(k_prior, (n, 2))  # the VP prior N(0, I)
+    x_T = sde.prior_sample(k_prior, (n, 2))
     rev_ts = np.linspace(float(sde.T), T_EPS, N_SAVE)
     (rev, rev_stats), wall_rev = _timed(lambda: sdegen.sample(
         sde, score, key=k_sde, x_T=x_T, method="sde", num_steps=NUM_STEPS, t_eps=T_EPS,
@@ -150,7 +126,7 @@ def main(small: bool = False, out: str | Path = "results") -> dict:
     snap = np.linspace(0, N_SAVE - 1, N_SNAPSHOTS).round().astype(int)
     png = plot.trajectories({k: (ts[snap], xs[snap]) for k, (ts, xs) in rows.items()},
                             out_dir / "trajectories.png", lim=4.0)
-    paths_png = _paths_figure(rows, out_dir / "paths.png")
+    paths_png = plot.paths_heatmap(rows, out_dir / "paths.png")
 
     metrics = {
         "experiment": NAME,

@@ -33,7 +33,6 @@ def _positive() -> dict:
 class DataConfig:
     name: str = field(default="8gaussians", metadata=_choice(
         "8gaussians", "checkerboard", "moons", "2spirals", "pinwheel", "rings", "swissroll"))
-    n_test: int = field(default=5000, metadata=_positive())
 
 
 @dataclass

@@ -62,8 +62,8 @@ def trajectories(
     of Song et al. 2021, Fig. 1–2: snapshots of the 2D cloud at the saved times, then the first
     coordinate of a few paths against t. `rows[name] = (ts[k], xs[k, n, 2])`."""
     k = max(len(ts) for ts, _ in rows.values())
-    fig, axes = plt.subplots(len(rows), k + 1, figsize=(2.2 * (k + 1), 2.3 * len(rows)),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(rows), k + 1, figsize=(2.2 * (k + 1), 2.4 * len(rows)),
+                             squeeze=False, layout="constrained")
     for r, (name, (ts, xs)) in enumerate(rows.items()):
         for c in range(k):
             ax = axes[r, c]
@@ -79,6 +79,34 @@ def trajectories(
         ax.set_xlabel("t")
         ax.set_title("x₁ along paths", fontsize=8)
         axes[r, 0].set_ylabel(name)
+    return _save(fig, path)
+
+
+def paths_heatmap(
+    rows: dict[str, tuple[np.ndarray, np.ndarray]],
+    path: str | Path,
+    *,
+    n_lines: int = 20,
+    lim: float = 4.0,
+) -> Path:
+    """Song et al. 2021, Fig. 1 style: the marginal density of x₁ over t (a histogram per saved
+    time, as a heat map) with a few paths of x₁ drawn over it, one panel per dynamics."""
+    fig, axes = plt.subplots(1, len(rows), figsize=(4.2 * len(rows), 3.2), sharey=True,
+                             squeeze=False, layout="tight")
+    axes = axes[0]
+    bins = np.linspace(-lim, lim, 81)
+    for ax, (name, (ts, xs)) in zip(axes, rows.items(), strict=True):
+        order = np.argsort(ts)
+        ts, x1 = ts[order], xs[order, :, 0]
+        hist = np.stack([np.histogram(row, bins=bins, density=True)[0] for row in x1], axis=1)
+        ax.imshow(hist, origin="lower", aspect="auto", cmap="viridis",
+                  extent=(ts[0], ts[-1], -lim, lim), vmax=np.quantile(hist, 0.995))
+        ax.plot(ts, x1[:, :n_lines], color="white", lw=0.6, alpha=0.8)
+        direction = "t: 0 → 1" if name.startswith("forward") else "t: 1 → 0"
+        ax.set_title(f"{name} ({direction})", fontsize=10)
+        ax.set_xlabel("t")
+        ax.set_ylim(-lim, lim)
+    axes[0].set_ylabel("x₁")
     return _save(fig, path)
 
 

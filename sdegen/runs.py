@@ -31,8 +31,8 @@ def draw(cfg: C.Config, field, n: int, key, method: str | None = None):
 
 def model_log_prob(cfg: C.Config, field, x, tol: float | None = None):
     e = cfg.eval
-    return log_prob(C.build_process(cfg.process), field, x, rtol=tol or e.rtol,
-                    atol=tol or e.atol, t_eps=e.t_eps)
+    rtol, atol = (max(tol, e.rtol), max(tol, e.atol)) if tol else (e.rtol, e.atol)
+    return log_prob(C.build_process(cfg.process), field, x, rtol=rtol, atol=atol, t_eps=e.t_eps)
 
 
 def sample_run(run_dir: str | Path, n: int | None = None, method: str | None = None,

@@ -1,0 +1,38 @@
+"""Every experiment runs in `--small` mode so none of them rots; checks use their own analytic
+references (true-sample floor, ideal NLL, uniform density on the box)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, REPO / "experiments" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_toy2d_trajectories_small(tmp_path):
+    metrics = _load("toy2d_trajectories").main(small=True, out=tmp_path)
+    out = tmp_path / "toy2d_trajectories"
+    assert (out / "trajectories.png").is_file() and (out / "paths.png").is_file()
+    assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    sw = metrics["sliced_w2_vs_true"]
+    floor = sw["true_vs_true_floor"]["mean"]
+    for name in ("reverse_sde", "pf_ode"):  # exact score: the samplers sit at the noise floor
+        assert sw[name]["mean"] < 1.5 * floor, (name, sw)
+
+
+def test_toy2d_nll_small(tmp_path):
+    metrics = _load("toy2d_nll").main(small=True, out=tmp_path)
+    out = tmp_path / "toy2d_nll"
+    assert (out / "nll_densities.png").is_file() and (out / "nll_table.md").is_file()
+    assert len(metrics["runs"]) == 6
+    for run in metrics["runs"]:
+        # a model's NLL can't beat the true density on the same points by more than noise
+        assert run["test_nll_nats"] > run["true_nll_on_test_nats"] - 4 * run["test_nll_stderr"]
+        if run["dataset"] == "8gaussians":  # even 800 steps learn far more than a uniform box
+            assert run["test_nll_nats"] < run["uniform_box_nll_nats"] - 0.4, run
