@@ -39,7 +39,7 @@ def sample_run(run_dir: str | Path, n: int | None = None, method: str | None = N
                seed: int = 0) -> Path:
     """Draw `n` samples from a trained run; writes samples.npz and samples.png there."""
     run_dir = Path(run_dir)
-    cfg, field = load_run(run_dir, use_ema=True)
+    cfg, field = load_run(run_dir)
     n = n or cfg.sample.n
     method = method or cfg.sample.method
     t0 = time.perf_counter()
@@ -58,7 +58,7 @@ def evaluate_run(run_dir: str | Path, grid: int = 48) -> dict:
     held-out data, beside the ideal NLL and the uniform density on the data's bounding box.
     Writes eval.json and density.png into the run directory."""
     run_dir = Path(run_dir)
-    cfg, field = load_run(run_dir, use_ema=cfg_use_ema(run_dir))
+    cfg, field = load_run(run_dir)
     k = keys(cfg)
     sampler = data_sampler(cfg)
     n = cfg.eval.n_test
@@ -103,6 +103,3 @@ def evaluate_run(run_dir: str | Path, grid: int = 48) -> dict:
     print(f"metrics -> {run_dir / 'eval.json'}, figure -> {png}")
     return result
 
-
-def cfg_use_ema(run_dir: Path) -> bool:
-    return C.load(run_dir / "config.yaml").eval.use_ema

@@ -220,14 +220,16 @@ def train(cfg: C.Config, *, progress: bool = True) -> Path:
     return run_dir
 
 
-def load_run(run_dir: str | Path, *, use_ema: bool = True):
-    """(config, trained score field) of a run directory, from its latest checkpoint."""
+def load_run(run_dir: str | Path, *, use_ema: bool | None = None):
+    """(config, trained score field) of a run directory, from its latest checkpoint; the EMA
+    parameters unless `use_ema` (default: the run's `eval.use_ema`) says otherwise."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"'{run_dir}' is not a run directory (no config.yaml); train first")
     cfg = C.load(run_dir / "config.yaml")
     state, _ = init_state(cfg)
     state = restore(run_dir, state)
+    use_ema = cfg.eval.use_ema if use_ema is None else use_ema
     return cfg, (ema_model(state) if use_ema else state.model)
 
 
