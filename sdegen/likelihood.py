@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .processes import AbstractSDE, probability_flow
-from .solve import ADAPTIVE_SOLVERS, SolveStats, batch_max_norm, check, integrate, stats_of
+from .solve import SolveStats, adaptive, check, integrate, stats_of, validate
 
 EXACT_TRACE_MAX_DIM = 16
 
@@ -50,8 +50,7 @@ def _solve(process, field, x, probes, *, solver_name, rtol, atol, t_eps, max_ste
         return batched(y[0], probes, t)
 
     y0 = (x, jnp.zeros(x.shape[0], x.dtype))
-    solver = ADAPTIVE_SOLVERS[solver_name]()
-    controller = diffrax.PIDController(rtol=rtol, atol=atol, norm=batch_max_norm)
+    solver, controller = adaptive(solver_name, rtol, atol)
     sol = integrate(diffrax.ODETerm(vf), solver, t_eps, process.T, y0, dt0=None,
                     controller=controller, max_steps=max_steps, progress=progress)
     x_T, delta = sol.ys[0][0], sol.ys[1][0]
@@ -89,10 +88,7 @@ def log_prob(
         trace = "exact" if x[0].size <= EXACT_TRACE_MAX_DIM else "hutchinson"
     if trace not in ("exact", "hutchinson"):
         raise ValueError(f"unknown trace estimator {trace!r}; choose 'exact' or 'hutchinson'")
-    if solver not in ADAPTIVE_SOLVERS:
-        raise ValueError(f"unknown ODE solver {solver!r}; choose one of {tuple(ADAPTIVE_SOLVERS)}")
-    if not 0.0 < t_eps < process.T:
-        raise ValueError(f"t_eps must lie in (0, T={process.T}), got {t_eps}")
+    validate(solver, t_eps, float(process.T))
     probes = None
     if trace == "hutchinson":
         if key is None:

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .processes import AbstractSDE, probability_flow, reverse_drift
-from .solve import ADAPTIVE_SOLVERS, SolveStats, batch_max_norm, check, integrate, stats_of
+from .solve import SolveStats, adaptive, check, integrate, stats_of, validate
 from .solvers import ReverseDiffusionLangevin, diagonal_noise
 
 METHODS = ("ode", "sde", "pc")
@@ -35,8 +35,7 @@ def _solve(process, field, key, x_T, save_s, *, method, solver_name, rtol, atol,
     if method == "ode":
         velocity = _batched(probability_flow(process, field))
         terms = diffrax.ODETerm(lambda s, y, args: -velocity(y, T - s))
-        solver = ADAPTIVE_SOLVERS[solver_name]()
-        controller = diffrax.PIDController(rtol=rtol, atol=atol, norm=batch_max_norm)
+        solver, controller = adaptive(solver_name, rtol, atol)
         sol = integrate(terms, solver, 0.0, s1, x_T, dt0=None, controller=controller,
                         max_steps=max_steps, saveat=saveat, progress=progress)
         return sol, solver
@@ -99,11 +98,8 @@ def sample(
     """
     if method not in METHODS:
         raise ValueError(f"unknown sampling method {method!r}; choose one of {METHODS}")
-    if solver not in ADAPTIVE_SOLVERS:
-        raise ValueError(f"unknown ODE solver {solver!r}; choose one of {tuple(ADAPTIVE_SOLVERS)}")
     T = float(process.T)
-    if not 0.0 < t_eps < T:
-        raise ValueError(f"t_eps must lie in (0, T={T}), got {t_eps}")
+    validate(solver, t_eps, T)
     if method != "ode" and num_steps < 1:
         raise ValueError(f"num_steps must be a positive integer, got {num_steps}")
     key_prior, key_solve = jax.random.split(key)

@@ -1,9 +1,10 @@
 """The one place sdegen calls `diffrax.diffeqsolve`.
 
-Every sampler and every likelihood goes through `integrate`, which (i) runs the solve with
-`throw=False` so a failure never crashes inside a jitted function, (ii) counts field
-evaluations (NFE) from the solver's step statistics, and (iii) turns a failed or non-finite
-solve into a one-line `SolverError` that names the option to change.
+Every sampler and every likelihood goes through `integrate`, which runs the solve with
+`throw=False` so a failure never crashes inside a jitted function; `stats_of` counts field
+evaluations (NFE) from the solver's step statistics, and `check` turns a failed or non-finite
+solve into a one-line `SolverError` that names the option to change. `validate` and `adaptive`
+are the argument checks and the adaptive-solver set-up shared by `sample` and `log_prob`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,20 @@ import numpy as np
 from .errors import SolverError
 
 ADAPTIVE_SOLVERS = {"tsit5": diffrax.Tsit5, "dopri5": diffrax.Dopri5, "dopri8": diffrax.Dopri8}
+
+
+def validate(solver: str, t_eps: float, T: float) -> None:
+    """One-line errors for an unknown adaptive solver name or a t_eps outside (0, T)."""
+    if solver not in ADAPTIVE_SOLVERS:
+        raise ValueError(f"unknown ODE solver {solver!r}; choose one of {tuple(ADAPTIVE_SOLVERS)}")
+    if not 0.0 < t_eps < T:
+        raise ValueError(f"t_eps must lie in (0, T={T}), got {t_eps}")
+
+
+def adaptive(solver: str, rtol: float, atol: float):
+    """(solver, PID controller) for an adaptive ODE solve with per-sample error control."""
+    controller = diffrax.PIDController(rtol=rtol, atol=atol, norm=batch_max_norm)
+    return ADAPTIVE_SOLVERS[solver](), controller
 
 
 class SolveStats(NamedTuple):
