@@ -7,6 +7,7 @@ from .processes import (
     VESDE,
     VPSDE,
     AbstractLinearSDE,
+    AbstractProcess,
     AbstractSDE,
     SubVPSDE,
     probability_flow,
@@ -18,6 +19,7 @@ from .solve import SolveStats
 __version__ = "0.1.0"
 
 __all__ = [
+    "AbstractProcess",
     "AbstractSDE",
     "AbstractLinearSDE",
     "VPSDE",

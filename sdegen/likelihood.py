@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from .processes import AbstractSDE, probability_flow
+from .processes import AbstractProcess
 from .solve import SolveStats, adaptive, check, integrate, stats_of, validate
 
 EXACT_TRACE_MAX_DIM = 16
@@ -37,7 +37,7 @@ def divergence_hutchinson(v: Callable, x, t, probe: Array) -> Float[Array, ""]:
 
 @eqx.filter_jit
 def _solve(process, field, x, probes, *, solver_name, rtol, atol, t_eps, max_steps, progress):
-    velocity = probability_flow(process, field)
+    velocity = process.ode_velocity(field)
 
     def augmented(x_i, probe_i, t):
         if probes is None:
@@ -58,7 +58,7 @@ def _solve(process, field, x, probes, *, solver_name, rtol, atol, t_eps, max_ste
 
 
 def log_prob(
-    process: AbstractSDE,
+    process: AbstractProcess,
     field: Callable[[Float[Array, "*d"], Float[ArrayLike, ""]], Float[Array, "*d"]],
     x: Float[Array, "n *d"],
     *,

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from .processes import AbstractSDE, probability_flow, reverse_drift
+from .processes import AbstractProcess, AbstractSDE, reverse_drift
 from .solve import SolveStats, adaptive, check, integrate, stats_of, validate
 from .solvers import ReverseDiffusionLangevin, diagonal_noise
 
@@ -33,7 +33,7 @@ def _solve(process, field, key, x_T, save_s, *, method, solver_name, rtol, atol,
     s1 = T - t_eps
     saveat = diffrax.SaveAt(ts=save_s) if save_s is not None else diffrax.SaveAt(t1=True)
     if method == "ode":
-        velocity = _batched(probability_flow(process, field))
+        velocity = _batched(process.ode_velocity(field))
         terms = diffrax.ODETerm(lambda s, y, args: -velocity(y, T - s))
         solver, controller = adaptive(solver_name, rtol, atol)
         sol = integrate(terms, solver, 0.0, s1, x_T, dt0=None, controller=controller,
@@ -58,7 +58,7 @@ def _solve(process, field, key, x_T, save_s, *, method, solver_name, rtol, atol,
 
 
 def sample(
-    process: AbstractSDE,
+    process: AbstractProcess,
     field: Callable[[Float[Array, "*d"], Float[ArrayLike, ""]], Float[Array, "*d"]],
     *,
     key: PRNGKeyArray,
@@ -98,6 +98,9 @@ def sample(
     """
     if method not in METHODS:
         raise ValueError(f"unknown sampling method {method!r}; choose one of {METHODS}")
+    if method != "ode" and not isinstance(process, AbstractSDE):
+        raise ValueError(f"method={method!r} needs a stochastic process (an AbstractSDE); "
+                         f"{type(process).__name__} has only an ODE: use method='ode'")
     T = float(process.T)
     validate(solver, t_eps, T)
     if method != "ode" and num_steps < 1:

@@ -1,9 +1,11 @@
 """Forward processes and the dynamics they induce."""
 
+from .base import AbstractProcess
 from .dynamics import Field, probability_flow, reverse_drift
 from .sde import VESDE, VPSDE, AbstractLinearSDE, AbstractSDE, SubVPSDE
 
 __all__ = [
+    "AbstractProcess",
     "AbstractSDE",
     "AbstractLinearSDE",
     "VPSDE",

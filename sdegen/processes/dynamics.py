@@ -7,13 +7,8 @@ the samplers integrate them in solver time s = T - t (see `sdegen.sample`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from jaxtyping import Array, Float
-
+from .base import Field
 from .sde import AbstractSDE
-
-Field = Callable[[Float[Array, "*d"], Float[Array, ""]], Float[Array, "*d"]]
 
 
 def reverse_drift(sde: AbstractSDE, score: Field) -> Field:

@@ -13,13 +13,14 @@ import math
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+from jaxtyping import Array, Float, PRNGKeyArray
 
-Scalar = Float[ArrayLike, ""]
+from .base import AbstractProcess, Field, Scalar
 
 
-class AbstractSDE(eqx.Module):
-    """Forward SDE `dx = f(x, t) dt + g(t) dW`, t in [0, T] (Song et al. 2021, eq. 5)."""
+class AbstractSDE(AbstractProcess):
+    """Forward SDE `dx = f(x, t) dt + g(t) dW`, t in [0, T] (Song et al. 2021, eq. 5). Its
+    field is the score ∇ₓ log p_t(x); its generative ODE is the probability flow (eq. 13)."""
 
     T: eqx.AbstractVar[float]
 
@@ -50,6 +51,12 @@ class AbstractSDE(eqx.Module):
         s = self.prior_std()
         n = z.size
         return -0.5 * jnp.sum(z**2) / s**2 - n * (math.log(s) + 0.5 * math.log(2 * math.pi))
+
+    def ode_velocity(self, field: Field) -> Field:
+        """The probability-flow velocity of this SDE with score `field` (eq. 13)."""
+        from .dynamics import probability_flow  # dynamics builds on this module
+
+        return probability_flow(self, field)
 
 
 class AbstractLinearSDE(AbstractSDE):
