@@ -117,3 +117,17 @@ def test_bad_options_are_clear_errors(mixture):
     with pytest.raises(ValueError, match="unknown time grid"):
         sdegen.sample(sde, mixture.score(sde), key=jax.random.key(0), shape=(4, 2),
                       method="ddim", num_steps=4, grid="cosine")
+
+
+def test_config_and_cli_accept_every_sampling_method():
+    """The config schema and the CLI list the same methods as `sdegen.sample`."""
+    import dataclasses
+
+    from sdegen import cli, config
+    from sdegen.sample import METHODS
+
+    field = next(f for f in dataclasses.fields(config.SampleConfig) if f.name == "method")
+    assert set(field.metadata["choices"]) == set(METHODS)
+    sub = next(a for a in cli.build_parser()._actions if a.dest == "command" or a.choices)
+    choices = next(a.choices for a in sub.choices["sample"]._actions if a.dest == "method")
+    assert set(choices) == set(METHODS)
