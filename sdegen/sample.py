@@ -41,20 +41,18 @@ def _solve(process, field, key, x_T, save_s, *, method, solver_name, rtol, atol,
         sol = integrate(terms, solver, 0.0, s1, x_T, dt0=None, controller=controller,
                         max_steps=max_steps, saveat=saveat, progress=progress)
         return sol, solver
-    if method in FEW_STEP:
-        denoise = _batched(denoiser(process, field))
-        terms = diffrax.ODETerm(lambda s, y, args: denoise(y, T - s))
-        solver, controller = build(method, process, key, num_steps=num_steps, t_eps=t_eps,
-                                   grid=grid, rho=rho, churn=churn)
-        sol = integrate(terms, solver, 0.0, s1, x_T, dt0=None, controller=controller,
-                        max_steps=max_steps, saveat=saveat, progress=progress)
-        return sol, solver
-    if method == "pc_ode":
-        velocity = _batched(process.ode_velocity(field))
-        terms = diffrax.ODETerm(lambda s, y, args: -velocity(y, T - s))
-        solver = ReverseDiffusionLangevin(score=field, T=T, key=jax.random.fold_in(key, 1),
-                                          snr=snr, n_corrector=n_corrector)
-        controller = diffrax.StepTo(ts=jnp.linspace(0.0, s1, num_steps + 1))
+    if method in FEW_STEP or method == "pc_ode":  # deterministic terms on a fixed grid
+        if method == "pc_ode":
+            velocity = _batched(process.ode_velocity(field))
+            terms = diffrax.ODETerm(lambda s, y, args: -velocity(y, T - s))
+            solver = ReverseDiffusionLangevin(score=field, T=T, key=jax.random.fold_in(key, 1),
+                                              snr=snr, n_corrector=n_corrector)
+            controller = diffrax.StepTo(ts=jnp.linspace(0.0, s1, num_steps + 1))
+        else:
+            denoise = _batched(denoiser(process, field))
+            terms = diffrax.ODETerm(lambda s, y, args: denoise(y, T - s))
+            solver, controller = build(method, process, key, num_steps=num_steps, t_eps=t_eps,
+                                       grid=grid, rho=rho, churn=churn)
         sol = integrate(terms, solver, 0.0, s1, x_T, dt0=None, controller=controller,
                         max_steps=max_steps, saveat=saveat, progress=progress)
         return sol, solver

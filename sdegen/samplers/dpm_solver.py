@@ -17,17 +17,16 @@ import diffrax
 import jax.numpy as jnp
 
 from ..processes import AbstractLinearSDE
+from .base import AbstractGridSampler
 
 
-class DDIM(diffrax.AbstractSolver):
+class DDIM(AbstractGridSampler):
     """Deterministic DDIM (η = 0; Song, Meng & Ermon 2021, eq. 12; Lu et al. 2022b, eq. 9 with
     D held constant): x1 = (σ1/σ0) x0 + α1 (1 - e^{-h}) D(x0, t0), h = λ1 - λ0.
     First order; one field evaluation a step."""
 
     sde: AbstractLinearSDE
 
-    term_structure: ClassVar = diffrax.AbstractTerm
-    interpolation_cls: ClassVar = diffrax.LocalLinearInterpolation
     field_evals: ClassVar[int] = 1
 
     def order(self, terms):
@@ -44,11 +43,8 @@ class DDIM(diffrax.AbstractSolver):
         y1 = (sde.std(T - t1) / sde.std(T - t0)) * y0 + sde.alpha(T - t1) * (1.0 - r1 / r0) * d0
         return y1, None, dict(y0=y0, y1=y1), None, diffrax.RESULTS.successful
 
-    def func(self, terms, t0, y0, args):
-        return terms.vf(t0, y0, args)
 
-
-class DPMSolverPP2M(diffrax.AbstractSolver):
+class DPMSolverPP2M(AbstractGridSampler):
     """DPM-Solver++(2M), multistep second order (Lu et al. 2022b, Algorithm 2):
     x1 = (σ1/σ0) x0 - α1 (e^{-h} - 1) [(1 + 1/(2q)) D0 - 1/(2q) D_prev], q = h_prev / h,
     with D_prev and h_prev from the previous step kept in the solver state; the first step has
@@ -56,8 +52,6 @@ class DPMSolverPP2M(diffrax.AbstractSolver):
 
     sde: AbstractLinearSDE
 
-    term_structure: ClassVar = diffrax.AbstractTerm
-    interpolation_cls: ClassVar = diffrax.LocalLinearInterpolation
     field_evals: ClassVar[int] = 1
 
     def order(self, terms):
@@ -77,6 +71,3 @@ class DPMSolverPP2M(diffrax.AbstractSolver):
         y1 = (sde.std(T - t1) / sde.std(T - t0)) * y0 - sde.alpha(T - t1) * jnp.expm1(-h) * d
         state = (d0, h.astype(y0.dtype), jnp.array(True))
         return y1, None, dict(y0=y0, y1=y1), state, diffrax.RESULTS.successful
-
-    def func(self, terms, t0, y0, args):
-        return terms.vf(t0, y0, args)

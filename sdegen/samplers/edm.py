@@ -19,9 +19,10 @@ import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray
 
 from ..processes import AbstractLinearSDE
+from .base import AbstractGridSampler
 
 
-class EDMSampler(diffrax.AbstractSolver):
+class EDMSampler(AbstractGridSampler):
     """Heun steps in r with optional "churn" (Karras et al. 2022, Alg. 2; Alg. 1 when churn = 0).
 
     One step from r_i to r_{i+1}: with γ = min(churn / N, √2 - 1) when s_tmin ≤ r_i ≤ s_tmax
@@ -40,8 +41,6 @@ class EDMSampler(diffrax.AbstractSolver):
     s_tmax: float = math.inf
     s_noise: float = 1.0
 
-    term_structure: ClassVar = diffrax.AbstractTerm
-    interpolation_cls: ClassVar = diffrax.LocalLinearInterpolation
     field_evals: ClassVar[int] = 2
 
     def order(self, terms):
@@ -73,6 +72,3 @@ class EDMSampler(diffrax.AbstractSolver):
         d1 = (xbar_euler - terms.vf(t1, a1 * xbar_euler, args)) / r1
         y1 = a1 * (xbar + (r1 - r0) * 0.5 * (d0 + d1))
         return y1, None, dict(y0=y0, y1=y1), key, diffrax.RESULTS.successful
-
-    def func(self, terms, t0, y0, args):
-        return terms.vf(t0, y0, args)
