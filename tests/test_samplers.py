@@ -30,8 +30,15 @@ def test_time_of_noise_ratio_inverts_noise_ratio(name):
     t = jnp.linspace(1e-4, 1.0, 50)
     r = jax.vmap(sde.noise_ratio)(t)
     assert jnp.allclose(sde.time_of_noise_ratio(r), t, rtol=1e-10, atol=1e-12)
-    ts = time_grid(sde, "karras", 10, 1e-3)
-    assert ts[0] == 0.0 and math.isclose(float(ts[-1]), 1.0 - 1e-3) and jnp.all(jnp.diff(ts) > 0)
+    for grid in ("karras", "logsnr", "uniform"):
+        ts = time_grid(sde, grid, 10, 1e-3)
+        assert ts.shape == (11,) and ts[0] == 0.0 and math.isclose(float(ts[-1]), 1.0 - 1e-3)
+        assert jnp.all(jnp.diff(ts) > 0), grid
+    # the log-SNR grid is uniform in log r, the Karras grid in r^(1/7)
+    log_r = jnp.log(jax.vmap(sde.noise_ratio)(1.0 - time_grid(sde, "logsnr", 10, 1e-3)))
+    assert jnp.allclose(jnp.diff(log_r), log_r[1] - log_r[0], rtol=1e-8)
+    r7 = jax.vmap(sde.noise_ratio)(1.0 - time_grid(sde, "karras", 10, 1e-3)) ** (1 / 7)
+    assert jnp.allclose(jnp.diff(r7), r7[1] - r7[0], rtol=1e-8)
 
 
 @pytest.mark.parametrize("name", list(SDES))
