@@ -202,7 +202,7 @@ def run_peers(sde, data, nfes, repeats, keys, checks, rows):
             "2d_weights": np.asarray(mixture.weights), "2d_means": np.asarray(mixture.means),
             "2d_stds": np.asarray(mixture.stds), "2d_x_T": np.asarray(x_T)})
         subprocess.run([str(PEER_PYTHON), str(PEER_SCRIPT), str(problem), str(out)], check=True,
-                       env={**os.environ, "OMP_NUM_THREADS": str(os.cpu_count())})
+                       env={**os.environ, "PEER_THREADS": os.environ.get("PEER_THREADS", "1")})
         res = np.load(out)
         meta = json.loads(str(res["meta"]))["runs"]
         peers = {name: jnp.asarray(res[name]) for name in meta}

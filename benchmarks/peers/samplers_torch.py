@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -21,7 +22,10 @@ import time
 import numpy as np
 import torch
 
-torch.set_num_threads(max(1, torch.get_num_threads()))
+# Threads for torch (env PEER_THREADS, default 1): on a small shared CPU, torch's intra-op
+# threads contend badly (measured here: one 5000-point mixture-score evaluation 7.3 ms on 1
+# thread, 22.7 ms on 2), which would make the peers look slower than they are.
+torch.set_num_threads(int(os.environ.get("PEER_THREADS", "1")))
 
 
 class VP:
