@@ -82,6 +82,7 @@ def test_flipped_byte_is_not_restored_silently_by_orbax_alone(tiny_run, tmp_path
     assert ckpt.digest(clean) != ckpt.digest(_restore(run)[1].state)
 
 
+@pytest.mark.slow
 def test_resume_with_half_written_step_continues_from_previous(tiny_run, tmp_path):
     run = _copy(tiny_run, tmp_path)
     _half_written(run)

@@ -85,7 +85,8 @@ def test_out_dir_that_is_a_file_is_one_line(tmp_path, capsys):
 @pytest.mark.parametrize("argv,needle", [
     (["sample", "{run}", "--n", "8", "sample.max_steps=1"],
      "hit its step limit (max_steps=1)"),
-    (["evaluate", "{run}", "eval.max_steps=1"], "hit its step limit (max_steps=1)"),
+    pytest.param(["evaluate", "{run}", "eval.max_steps=1"], "hit its step limit (max_steps=1)",
+                 marks=pytest.mark.slow),
 ])
 def test_solver_failure_through_cli_names_the_config_key(tiny_run, tmp_path, capsys, argv,
                                                          needle):

@@ -21,7 +21,7 @@ from sdegen.train import init_state, restore_verified
 from . import fuzz
 from .conftest import COUNTS
 
-CASES_PER_CORRUPTION = 6
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
 def _copy_run(tiny_run: Path, workdir: Path) -> Path:
@@ -118,12 +118,15 @@ def targets(tiny_run):
             _cli_target(tiny_run, "evaluate")]
 
 
-def test_corrupted_data_files_are_refused_or_recovered_exactly(targets, tmp_path):
-    rng = random.Random(9)
+@pytest.mark.parametrize("cases_per_corruption", [
+    1, pytest.param(6, marks=pytest.mark.slow)])
+def test_corrupted_data_files_are_refused_or_recovered_exactly(targets, tmp_path,
+                                                               cases_per_corruption):
+    rng = random.Random(9 + cases_per_corruption)
     outcomes = {}
     for target in targets:
         for corruption in target.corruptions:
-            for i in range(CASES_PER_CORRUPTION):
+            for i in range(cases_per_corruption):
                 work = tmp_path / f"{target.name[:3]}-{corruption}-{i}"
                 work.mkdir()
                 outcome = fuzz.run_file_case(target, work, corruption, rng)
