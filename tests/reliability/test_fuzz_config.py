@@ -12,6 +12,7 @@ import tempfile
 import typing
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -253,3 +254,30 @@ def test_malformed_overrides_are_one_line(override):
             or "config key" in line, line
         COUNTS["fuzzed bad configs"] += 1
         COUNTS["fuzzed bad configs: bad_override"] += 1
+
+
+@pytest.mark.parametrize("override,needle", [
+    ("train.lr=.nan", "'train.lr' must be a finite number"),        # passed every bound check
+    ("train.lr=1e400", "'train.lr' must be a finite number"),       # parsed to inf
+    (f"train.lr={10**400}", "'train.lr' must be a finite number"),  # OverflowError in float()
+    ("train.steps.x=1", "'train.steps' is a value, not a section"),  # TypeError in the merge
+    ("seed=-1", "'seed' must be >= 0"),                              # was accepted
+    (f"seed={2**64}", "'seed' must be <= 4294967295"),               # OverflowError in jax
+    ("name=' '", "'name' must not be empty"),                         # would train into runs/
+])
+def test_faults_found_by_fuzzing_stay_fixed(override, needle, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({**TINY, "out_dir": str(tmp_path / "run")}))
+    assert needle in cli_one_line(["train", str(cfg), override])
+
+
+@pytest.mark.parametrize("content,needle", [
+    (b"- 1\n- 2\n", "must be a mapping of keys to values, got a list"),  # dict(list) TypeError
+    (b"just text", "must be a mapping of keys to values, got a str"),
+    (b"\xff\xfe\x00", "is not UTF-8 text"),                              # UnicodeDecodeError
+    (b"[" * 2000 + b"]" * 2000, "nested too deeply"),                    # RecursionError
+])
+def test_config_files_found_by_fuzzing_stay_fixed(content, needle, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_bytes(content)
+    assert needle in cli_one_line(["train", str(cfg)])
