@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -256,8 +257,20 @@ def load(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     return from_dict(data, overrides)
 
 
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write `text` to `path` so that a reader (or a resumed run after a kill) sees either the
+    old file or the new one, never a truncated one: write a sibling tmp file, then rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def dump(cfg: Config, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    write_atomic(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 # ---- the one explicit mapping from config names to library objects -------------------------

@@ -136,7 +136,7 @@ def _truncate_metrics(path: Path, step: int) -> None:
         if isinstance(record, dict) and isinstance(record.get("step"), int) \
                 and record["step"] <= step:
             keep.append(line)
-    path.write_text("".join(ln + "\n" for ln in keep))
+    C.write_atomic(path, "".join(ln + "\n" for ln in keep))
 
 
 def _prepare_run_dir(run_dir: Path) -> None:

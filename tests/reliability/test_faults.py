@@ -97,3 +97,26 @@ def test_solver_failure_through_cli_names_the_config_key(tiny_run, tmp_path, cap
     line = _one_error_line(capsys)
     assert needle in line and f"in the run's config: {key}" in line, line
     COUNTS["solver failures via CLI"] += 1
+
+
+def test_rewrites_on_resume_are_atomic(tmp_path, monkeypatch):
+    """config.yaml and metrics.jsonl are rewritten on every resume; a kill in the middle
+    (here: the final rename fails) leaves the old file whole and no stray tmp file in use."""
+    import os
+
+    cfg_path = tmp_path / "config.yaml"
+    C.dump(tiny_cfg(tmp_path / "run"), cfg_path)
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text("".join(json.dumps({"step": s, "loss": 1.0}) + "\n" for s in (1, 2, 3)))
+    before = cfg_path.read_text(), metrics.read_text()
+
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        C.dump(tiny_cfg(tmp_path / "other"), cfg_path)
+    with pytest.raises(KeyboardInterrupt):
+        _truncate_metrics(metrics, 1)
+    assert (cfg_path.read_text(), metrics.read_text()) == before
+    assert C.load(cfg_path).out_dir == str(tmp_path / "run")
