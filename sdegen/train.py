@@ -1,6 +1,7 @@
-"""The training loop: optax Adam with warm-up and clipping, EMA of parameters, orbax
-checkpoints (atomic, every `ckpt_every` steps and at the end), resume from a run directory,
-`metrics.jsonl`, tqdm progress, and a guard that stops on a non-finite loss.
+"""The training loop: optax Adam with warm-up and clipping, EMA of parameters, verified orbax
+checkpoints (`checkpoints.py`; every `ckpt_every` steps and at the end), resume from a run
+directory's newest intact checkpoint, `metrics.jsonl`, tqdm progress, and a guard that stops on
+(or, with `train.on_nonfinite=skip`, skips) a non-finite loss, gradient or parameter.
 
 Randomness is a pure function of (seed, step): the batch and the loss noise of step k use
 `fold_in(key, k)`, so a resumed run replays exactly what an uninterrupted one would.
