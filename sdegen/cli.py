@@ -24,13 +24,14 @@ def _cmd_train(args) -> None:
 def _cmd_sample(args) -> None:
     from .runs import sample_run
 
-    sample_run(args.run_dir, n=args.n, method=args.method, seed=args.seed)
+    sample_run(args.run_dir, n=args.n, method=args.method, seed=args.seed,
+               overrides=args.overrides)
 
 
 def _cmd_evaluate(args) -> None:
     from .runs import evaluate_run
 
-    evaluate_run(args.run_dir)
+    evaluate_run(args.run_dir, overrides=args.overrides)
 
 
 def _cmd_list(args) -> None:
@@ -49,16 +50,26 @@ def _cmd_list(args) -> None:
     print("samplers:  " + ", ".join(METHODS))
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage mistakes on one line like every other error."""
+
+    def error(self, message: str):
+        self.exit(2, f"sdegen: error: {message}; see `{self.prog} -h`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sdegen", description=__doc__)
+    p = _Parser(prog="sdegen", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a model from a YAML config (or resume a run dir)")
     t.add_argument("config", help="configs/....yaml, or an existing run directory to resume")
-    t.add_argument("overrides", nargs="*", help="dotted key=value, e.g. train.steps=2000")
+    t.add_argument("overrides", nargs="*", default=[],
+                   help="dotted key=value, e.g. train.steps=2000")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     t.set_defaults(func=_cmd_train)
     s = sub.add_parser("sample", help="draw samples from a trained run")
     s.add_argument("run_dir")
+    s.add_argument("overrides", nargs="*", default=[],
+                   help="for this call, e.g. sample.max_steps=50000")
     s.add_argument("--n", type=int, default=None, help="number of samples (config: sample.n)")
     s.add_argument("--method", choices=("ode", "sde", "pc", "pc_ode", "edm_heun", "edm_churn",
                                         "ddim", "dpm2m"), default=None)
@@ -66,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_sample)
     e = sub.add_parser("evaluate", help="test NLL (nats), sliced Wasserstein, density figure")
     e.add_argument("run_dir")
+    e.add_argument("overrides", nargs="*", default=[], help="for this call, e.g. eval.rtol=1e-4")
     e.set_defaults(func=_cmd_evaluate)
     ls = sub.add_parser("list", help="list shipped configs, datasets, processes and samplers")
     ls.add_argument("--configs", default="configs")
@@ -74,14 +86,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        # key=value overrides may follow options (`sample RUN --n 8 sample.max_steps=1`)
+        if extra and hasattr(args, "overrides") and all(
+                "=" in e and not e.startswith("-") for e in extra):
+            args.overrides = [*args.overrides, *extra]
+        elif extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as stop:  # usage errors (one line, see _Parser) and --help
+        return stop.code if isinstance(stop.code, int) else 2
     try:
         args.func(args)
     except SdegenError as err:
         print(f"sdegen: error: {err}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError) as err:
-        print(f"sdegen: error: {str(err).strip().splitlines()[0]}", file=sys.stderr)
+    except (ValueError, OSError) as err:
+        lines = str(err).strip().splitlines()
+        print(f"sdegen: error: {lines[0] if lines else type(err).__name__}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("sdegen: interrupted; the last complete checkpoint is kept", file=sys.stderr)

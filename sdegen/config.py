@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import os
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -71,6 +73,10 @@ class TrainConfig:
     ckpt_every: int = field(default=1000, metadata=_positive())
     keep: int = field(default=3, metadata=_positive())
     log_every: int = field(default=100, metadata=_positive())
+    on_nonfinite: str = field(default="stop", metadata=_choice("stop", "skip"))
+    """What a non-finite loss/gradient does: stop the run, or skip that update."""
+    max_skips: int = field(default=10, metadata={"min": 0})
+    """With on_nonfinite=skip: stop after this many skipped updates in a row."""
 
 
 @dataclass
@@ -84,6 +90,8 @@ class SampleConfig:
     snr: float = field(default=0.05, metadata=_positive())
     n_corrector: int = field(default=1, metadata={"min": 0})
     t_eps: float = field(default=1e-3, metadata={"min": 0.0, "max": 0.5, "min_exclusive": True})
+    max_steps: int = field(default=16_384, metadata=_positive())
+    """Step limit of the adaptive ODE solver (method=ode)."""
 
 
 @dataclass
@@ -92,13 +100,15 @@ class EvalConfig:
     t_eps: float = field(default=1e-5, metadata={"min": 0.0, "max": 0.5, "min_exclusive": True})
     rtol: float = field(default=1e-5, metadata=_positive())
     atol: float = field(default=1e-5, metadata=_positive())
+    max_steps: int = field(default=16_384, metadata=_positive())
+    """Step limit of the likelihood ODE solve."""
     use_ema: bool = True
 
 
 @dataclass
 class Config:
-    name: str = "toy2d"
-    seed: int = 0
+    name: str = field(default="toy2d", metadata={"nonempty": True})
+    seed: int = field(default=0, metadata={"min": 0, "max": 2**32 - 1})
     out_dir: str = ""
     """Run directory; empty means `runs/<name>`."""
     data: DataConfig = field(default_factory=DataConfig)
@@ -121,7 +131,10 @@ def _is_section(tp: Any) -> bool:
 def _coerce(path: str, value: Any, tp: Any, meta: Mapping) -> Any:
     """Check (and where lossless, convert) one value against its declared type and metadata."""
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ConfigError(f"config key '{path}' must be a finite number, got {value}") from None
     if tp is float and isinstance(value, str):
         try:  # YAML 1.1 reads "1e-3" as a string
             value = float(value)
@@ -132,6 +145,10 @@ def _coerce(path: str, value: Any, tp: Any, meta: Mapping) -> Any:
         raise ConfigError(
             f"config key '{path}' expects {tp.__name__}, got {type(value).__name__} {value!r}"
         )
+    if tp is float and not math.isfinite(value):
+        raise ConfigError(f"config key '{path}' must be a finite number, got {value!r}")
+    if meta.get("nonempty") and not value.strip():
+        raise ConfigError(f"config key '{path}' must not be empty")
     if "choices" in meta and value not in meta["choices"]:
         close = difflib.get_close_matches(str(value), meta["choices"], n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
@@ -179,11 +196,14 @@ def to_dict(cfg: Config) -> dict:
 def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
     keys = dotted.split(".")
     node = tree
-    for k in keys[:-1]:
+    for i, k in enumerate(keys[:-1]):
         child = node.get(k)
+        if child is None:
+            child = node[k] = {}
         if not isinstance(child, dict):
-            child = {} if child is None else child
-            node[k] = child
+            where = ".".join(keys[: i + 1])
+            raise ConfigError(f"override '{dotted}': config key '{where}' is a value, not a "
+                              f"section; write {where}=VALUE")
         node = child
     node[keys[-1]] = value
 
@@ -202,6 +222,9 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 def from_dict(data: dict, overrides: Sequence[str] = ()) -> Config:
     """Build a validated `Config` from a nested mapping plus dotted `key=value` overrides."""
+    if data is not None and not isinstance(data, Mapping):
+        raise ConfigError(f"the config file must be a mapping of keys to values, got "
+                          f"{type(data).__name__}")
     merged = dict(data or {})
     merged = yaml.safe_load(yaml.safe_dump(merged))  # deep copy of plain data
     for text in overrides:
@@ -216,18 +239,39 @@ def load(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     if not path.is_file():
         raise ConfigError(f"config file '{path}' not found; `sdegen list` shows the shipped ones")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file '{path}' is not UTF-8 text; is it a YAML config?") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read config file '{path}' ({err.strerror})") from None
+    except RecursionError:
+        raise ConfigError(f"config file '{path}' is nested too deeply; fix its syntax") from None
     except yaml.YAMLError as err:
         line = getattr(getattr(err, "problem_mark", None), "line", None)
         where = f" at line {line + 1}" if line is not None else ""
         raise ConfigError(
             f"config file '{path}' is not valid YAML{where}; fix its syntax"
         ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{path}' must be a mapping of keys to values, got a "
+                          f"{type(data).__name__}; see configs/toy2d/demo.yaml")
     return from_dict(data, overrides)
 
 
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write `text` to `path` so that a reader (or a resumed run after a kill) sees either the
+    old file or the new one, never a truncated one: write a sibling tmp file, then rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def dump(cfg: Config, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    write_atomic(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 # ---- the one explicit mapping from config names to library objects -------------------------

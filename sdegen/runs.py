@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import jax
@@ -15,31 +16,51 @@ import numpy as np
 from . import config as C
 from . import plot
 from .data import IDEAL_NLL
+from .errors import SolverError
 from .likelihood import log_prob
 from .metrics import sliced_wasserstein
 from .sample import sample
 from .train import data_sampler, keys, load_run
 
 
+def _config_hint(err: SolverError, section: str, keys: str) -> SolverError:
+    """The library's solver error, plus the config keys that set the options it names."""
+    names = [f"{section}.{k}" for k in keys.split()]
+    command = "sample" if section == "sample" else "evaluate"
+    return SolverError(f"{err}; in the run's config: {', '.join(names)} "
+                       f"(e.g. `sdegen {command} RUN {names[0]}=...`)")
+
+
 def draw(cfg: C.Config, field, n: int, key, method: str | None = None):
     s = cfg.sample
+    method = method or s.method
     process = C.build_process(cfg.process)
-    return sample(process, field, key=key, shape=(n, 2), method=method or s.method, rtol=s.rtol,
-                  atol=s.atol, num_steps=s.num_steps, snr=s.snr, n_corrector=s.n_corrector,
-                  t_eps=s.t_eps, return_stats=True)
+    try:
+        return sample(process, field, key=key, shape=(n, 2), method=method, rtol=s.rtol,
+                      atol=s.atol, num_steps=s.num_steps, snr=s.snr, n_corrector=s.n_corrector,
+                      t_eps=s.t_eps, max_steps=s.max_steps if method == "ode" else None,
+                      return_stats=True)
+    except SolverError as err:
+        keys_ = "max_steps rtol atol t_eps" if method == "ode" else "num_steps t_eps snr"
+        raise _config_hint(err, "sample", keys_) from None
 
 
 def model_log_prob(cfg: C.Config, field, x, tol: float | None = None):
     e = cfg.eval
     rtol, atol = (max(tol, e.rtol), max(tol, e.atol)) if tol else (e.rtol, e.atol)
-    return log_prob(C.build_process(cfg.process), field, x, rtol=rtol, atol=atol, t_eps=e.t_eps)
+    try:
+        return log_prob(C.build_process(cfg.process), field, x, rtol=rtol, atol=atol,
+                        t_eps=e.t_eps, max_steps=e.max_steps)
+    except SolverError as err:
+        raise _config_hint(err, "eval", "max_steps rtol atol t_eps") from None
 
 
 def sample_run(run_dir: str | Path, n: int | None = None, method: str | None = None,
-               seed: int = 0) -> Path:
-    """Draw `n` samples from a trained run; writes samples.npz and samples.png there."""
+               seed: int = 0, overrides: Sequence[str] = ()) -> Path:
+    """Draw `n` samples from a trained run; writes samples.npz and samples.png there.
+    `overrides` (`sample.max_steps=...`) change the run's config for this call only."""
     run_dir = Path(run_dir)
-    cfg, field = load_run(run_dir)
+    cfg, field = load_run(run_dir, overrides=overrides)
     n = n or cfg.sample.n
     method = method or cfg.sample.method
     t0 = time.perf_counter()
@@ -53,12 +74,12 @@ def sample_run(run_dir: str | Path, n: int | None = None, method: str | None = N
     return out
 
 
-def evaluate_run(run_dir: str | Path, grid: int = 48) -> dict:
+def evaluate_run(run_dir: str | Path, grid: int = 48, overrides: Sequence[str] = ()) -> dict:
     """Test NLL (nats) with the exact PF-ODE likelihood, sliced Wasserstein of model samples to
     held-out data, beside the ideal NLL and the uniform density on the data's bounding box.
     Writes eval.json and density.png into the run directory."""
     run_dir = Path(run_dir)
-    cfg, field = load_run(run_dir)
+    cfg, field = load_run(run_dir, overrides=overrides)
     k = keys(cfg)
     sampler = data_sampler(cfg)
     n = cfg.eval.n_test

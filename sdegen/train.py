@@ -1,6 +1,7 @@
-"""The training loop: optax Adam with warm-up and clipping, EMA of parameters, orbax
-checkpoints (atomic, every `ckpt_every` steps and at the end), resume from a run directory,
-`metrics.jsonl`, tqdm progress, and a guard that stops on a non-finite loss.
+"""The training loop: optax Adam with warm-up and clipping, EMA of parameters, verified orbax
+checkpoints (`checkpoints.py`; every `ckpt_every` steps and at the end), resume from a run
+directory's newest intact checkpoint, `metrics.jsonl`, tqdm progress, and a guard that stops on
+(or, with `train.on_nonfinite=skip`, skips) a non-finite loss, gradient or parameter.
 
 Randomness is a pure function of (seed, step): the batch and the loss noise of step k use
 `fold_in(key, k)`, so a resumed run replays exactly what an uninterrupted one would.
@@ -19,16 +20,16 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-import orbax.checkpoint as ocp
 from tqdm.auto import tqdm
 
+from . import checkpoints as ckpt
 from . import config as C
 from .data import TOY_DATASETS
 from .errors import ConfigError, TrainingError
 from .objectives import OBJECTIVES, batch_loss
 
 RESUME_IGNORED = {"train.steps", "train.log_every", "train.ckpt_every", "train.keep",
-                  "sample", "eval", "out_dir"}
+                  "train.on_nonfinite", "train.max_skips", "sample", "eval", "out_dir"}
 """Config keys that may change when a run is resumed (they do not change the trajectory)."""
 
 
@@ -63,11 +64,6 @@ def init_state(cfg: C.Config, dim: int = 2) -> tuple[TrainState, optax.GradientT
     return TrainState(model, opt.init(params), params, 0), opt
 
 
-def _checkpointer(run_dir: Path, keep: int) -> ocp.CheckpointManager:
-    options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False)
-    return ocp.CheckpointManager((run_dir / "checkpoints").absolute(), options=options)
-
-
 def _payload(state: TrainState) -> dict:
     return {
         "params": eqx.filter(state.model, eqx.is_inexact_array),
@@ -76,32 +72,36 @@ def _payload(state: TrainState) -> dict:
     }
 
 
-def restore(run_dir: Path, state: TrainState, step: int | None = None) -> TrainState:
-    """Restore the latest complete checkpoint (or `step`) of `run_dir` into `state`'s structure.
-    A half-written checkpoint (orbax tmp dir) is never picked. Shapes are checked."""
-    mngr = _checkpointer(run_dir, keep=1_000_000)
-    step = mngr.latest_step() if step is None else step
-    if step is None:
-        raise TrainingError(f"no complete checkpoint in '{run_dir}/checkpoints'; train first")
-    template = _payload(state)
-    try:
-        got = mngr.restore(step, args=ocp.args.StandardRestore(template))
-    except (ValueError, KeyError, TypeError) as err:
-        first = str(err).strip().splitlines()[0][:200]
-        raise TrainingError(
-            f"checkpoint {step} in '{run_dir}' does not match the config's model ({first}); "
-            "restore with the config the run was trained with"
-        ) from None
-    want = jax.tree_util.tree_leaves(template)
-    have = jax.tree_util.tree_leaves(got)
-    for a, b in zip(want, have, strict=True):
-        if a.shape != b.shape:
-            raise TrainingError(
-                f"checkpoint {step} in '{run_dir}' holds an array of shape {b.shape} where the "
-                f"config's model has {a.shape}; use the run's own config.yaml"
-            )
+def restore_verified(run_dir: Path, state: TrainState,
+                     step: int | None = None) -> tuple[TrainState, ckpt.Restored]:
+    """`restore`, also returning what `checkpoints.restore` found (metadata, skipped steps)."""
+    got = ckpt.restore(Path(run_dir) / "checkpoints", _payload(state), step)
     _, static = eqx.partition(state.model, eqx.is_inexact_array)
-    return TrainState(eqx.combine(got["params"], static), got["opt_state"], got["ema"], step)
+    p = got.state
+    return TrainState(eqx.combine(p["params"], static), p["opt_state"], p["ema"], got.step), got
+
+
+def restore(run_dir: Path, state: TrainState, step: int | None = None) -> TrainState:
+    """Restore the newest intact checkpoint (or `step`) of `run_dir` into `state`'s structure.
+    Partly written or corrupt steps are skipped (`sdegen.checkpoints`); a checkpoint of another
+    model is refused with the leaves that differ."""
+    return restore_verified(run_dir, state, step)[0]
+
+
+def _set_aside(run_dir: Path, skipped: list[tuple[int, str]], resumed: int) -> None:
+    """Move corrupt steps newer than the resumed one out of `checkpoints/` (orbax would not
+    save a step that already exists) into `checkpoints_corrupt/`, keeping them for inspection."""
+    for s, why in skipped:
+        if s <= resumed:
+            continue
+        dest = run_dir / "checkpoints_corrupt" / f"{s}"
+        dest.parent.mkdir(exist_ok=True)
+        k = 0
+        while dest.exists():
+            k += 1
+            dest = dest.with_name(f"{s}.{k}")
+        (run_dir / "checkpoints" / str(s)).rename(dest)
+        print(f"checkpoint {s} is not intact ({why}); moved to {dest}")
 
 
 def ema_model(state: TrainState):
@@ -124,23 +124,47 @@ def _config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
+    """Keep the records up to the resumed `step`; drop lines that do not parse (a run killed
+    while writing leaves a partial last line)."""
     if not path.exists():
         return
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
-    keep = [ln for ln in lines if json.loads(ln).get("step", 0) <= step]
-    path.write_text("".join(ln + "\n" for ln in keep))
+    keep = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("step"), int) \
+                and record["step"] <= step:
+            keep.append(line)
+    C.write_atomic(path, "".join(ln + "\n" for ln in keep))
+
+
+def _prepare_run_dir(run_dir: Path) -> None:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"out_dir '{run_dir}' is a file, not a directory; set out_dir to a "
+                          "directory")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"cannot create run directory '{run_dir}' ({err.strerror}); set "
+                          "out_dir to a writable directory") from None
 
 
 def train(cfg: C.Config, *, progress: bool = True) -> Path:
     """Train the config's score model; returns the run directory. Resumes when the run
     directory already holds checkpoints of the same config (only `RESUME_IGNORED` keys may
-    differ, e.g. a larger `train.steps`)."""
+    differ, e.g. a larger `train.steps`), from the newest intact checkpoint.
+
+    A non-finite loss, gradient or parameter stops the run naming the step and the last good
+    checkpoint (`train.on_nonfinite=stop`), or skips that update (`skip`; the batch of the next
+    step differs, so the run goes on) up to `train.max_skips` times in a row."""
     run_dir = cfg.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
+    _prepare_run_dir(run_dir)
     state, opt = init_state(cfg)
-    mngr = _checkpointer(run_dir, cfg.train.keep)
+    ckpt_dir = run_dir / "checkpoints"
     metrics_path = run_dir / "metrics.jsonl"
-    if mngr.latest_step() is not None:
+    if ckpt_dir.is_dir() and ckpt.manager(ckpt_dir).latest_step() is not None:
         old = C.load(run_dir / "config.yaml")
         diff = _config_diff(C.to_dict(old), C.to_dict(cfg))
         if diff:
@@ -148,10 +172,14 @@ def train(cfg: C.Config, *, progress: bool = True) -> Path:
                 f"run dir '{run_dir}' holds a run with another config ({'; '.join(diff[:3])}); "
                 "set out_dir to a new directory or resume with the same config"
             )
-        state = restore(run_dir, state)
+        state, got = restore_verified(run_dir, state)
+        _set_aside(run_dir, got.skipped, state.step)
         _truncate_metrics(metrics_path, state.step)
         print(f"resuming {run_dir} from step {state.step}")
+    elif metrics_path.exists():  # killed before its first checkpoint: start afresh
+        metrics_path.unlink()
     C.dump(cfg, run_dir / "config.yaml")
+    mngr = ckpt.manager(ckpt_dir, cfg.train.keep)
 
     objective = OBJECTIVES[cfg.objective.kind]
     process = C.build_process(cfg.process)
@@ -184,53 +212,67 @@ def train(cfg: C.Config, *, progress: bool = True) -> Path:
 
     opt_state, ema = state.opt_state, state.ema
     start, steps = state.step, cfg.train.steps
+    skip, max_skips = cfg.train.on_nonfinite == "skip", cfg.train.max_skips
     bar = tqdm(total=steps, initial=start, desc=f"train {cfg.name}", disable=not progress,
                dynamic_ncols=True)
-    window, t0 = [], time.perf_counter()
-    with metrics_path.open("a") as log:
-        for step in range(start + 1, steps + 1):
-            params, opt_state, ema, loss = step_fn(params, opt_state, ema, jnp.asarray(step))
-            loss = float(loss)
-            if not math.isfinite(loss):  # non-finite loss or gradients: this state is not saved
-                last = mngr.latest_step()
-                where = (f"last good checkpoint: {run_dir}/checkpoints/{last}" if last is not None
-                         else "no checkpoint was written yet")
-                bar.close()
-                raise TrainingError(
-                    f"loss or gradient is {loss} at step {step} ({where}); lower train.lr or "
-                    "train.grad_clip, or check the data for NaN"
-                )
-            window.append(loss)
-            if step % cfg.train.log_every == 0 or step == steps:
-                record = {"step": step, "loss": sum(window) / len(window),
-                          "wall_s": round(time.perf_counter() - t0, 3)}
-                log.write(json.dumps(record) + "\n")
-                log.flush()
-                bar.set_postfix(loss=f"{record['loss']:.4f}")
-                window = []
-            if step % cfg.train.ckpt_every == 0 or step == steps:
-                state = TrainState(eqx.combine(params, static), opt_state, ema, step)
-                mngr.save(step, args=ocp.args.StandardSave(_payload(state)))
-                mngr.wait_until_finished()
-            bar.update(1)
-    bar.close()
-    mngr.close()
-    print(f"trained {cfg.name}: {steps} steps; checkpoints in {run_dir / 'checkpoints'}, "
+    window, t0, skips_in_row, skipped = [], time.perf_counter(), 0, 0
+    try:
+        with metrics_path.open("a") as log:
+            for step in range(start + 1, steps + 1):
+                new = step_fn(params, opt_state, ema, jnp.asarray(step))
+                loss = float(new[3])
+                if math.isfinite(loss):
+                    params, opt_state, ema = new[:3]
+                    skips_in_row = 0
+                    window.append(loss)
+                else:  # non-finite loss, gradients or parameters: this update is not kept
+                    skips_in_row += 1
+                    skipped += 1
+                    if not skip or skips_in_row > max_skips:
+                        last = mngr.latest_step()
+                        where = (f"last good checkpoint: {ckpt_dir}/{last}" if last is not None
+                                 else "no checkpoint was written yet")
+                        why = (f"{skips_in_row} steps in a row, train.max_skips={max_skips}"
+                               if skip else "train.on_nonfinite=stop")
+                        raise TrainingError(
+                            f"loss or gradient is {loss} at step {step} ({where}; {why}); "
+                            "lower train.lr or train.grad_clip, check the data for NaN, or set "
+                            "train.on_nonfinite=skip"
+                        )
+                    log.write(json.dumps({"step": step, "skipped": "non-finite"}) + "\n")
+                if window and (step % cfg.train.log_every == 0 or step == steps):
+                    record = {"step": step, "loss": sum(window) / len(window),
+                              "wall_s": round(time.perf_counter() - t0, 3)}
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                    bar.set_postfix(loss=f"{record['loss']:.4f}")
+                    window = []
+                if step % cfg.train.ckpt_every == 0 or step == steps:
+                    log.flush()
+                    state = TrainState(eqx.combine(params, static), opt_state, ema, step)
+                    ckpt.save(mngr, step, _payload(state), {"seed": cfg.seed})
+                bar.update(1)
+    finally:
+        bar.close()
+        mngr.close()
+    note = f" ({skipped} non-finite updates skipped)" if skipped else ""
+    print(f"trained {cfg.name}: {steps} steps{note}; checkpoints in {ckpt_dir}, "
           f"losses in {metrics_path}")
     return run_dir
 
 
-def load_run(run_dir: str | Path, *, use_ema: bool | None = None):
-    """(config, trained score field) of a run directory, from its latest checkpoint; the EMA
-    parameters unless `use_ema` (default: the run's `eval.use_ema`) says otherwise."""
+def load_run(run_dir: str | Path, *, use_ema: bool | None = None, overrides=()):
+    """(config, trained score field) of a run directory, from its newest intact checkpoint; the
+    EMA parameters unless `use_ema` (default: the run's `eval.use_ema`) says otherwise.
+    `overrides` (dotted `key=value`) apply to the loaded config, e.g. `sample.max_steps=...`."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"'{run_dir}' is not a run directory (no config.yaml); train first")
-    cfg = C.load(run_dir / "config.yaml")
+    cfg = C.load(run_dir / "config.yaml", overrides)
     state, _ = init_state(cfg)
     state = restore(run_dir, state)
     use_ema = cfg.eval.use_ema if use_ema is None else use_ema
     return cfg, (ema_model(state) if use_ema else state.model)
 
 
-__all__ = ["train", "load_run", "restore", "init_state", "TrainState"]
+__all__ = ["train", "load_run", "restore", "restore_verified", "init_state", "TrainState"]
