@@ -65,8 +65,8 @@ class DenoiserEnergy(eqx.Module):
     E(x, t) = ‖x − f(x, t)‖² / (2 σ(t)²) with f = `net`, the parameterisation of Salimans & Ho
     (2021) (there for images: the energy keeps the score network's architecture; Du et al. 2023
     train energy-parameterised diffusion models the same way). Dividing by the kernel variance
-    σ(t)² of the linear SDE keeps f O(1) at every t while the score grows like 1/σ(t) as t → 0 — the same reason the
-    "noise" parameterisation of `fields.ScoreField` divides by σ(t).
+    σ(t)² of the linear SDE keeps f O(1) at every t while the score grows like 1/σ(t) as
+    t → 0 — the same reason the "noise" parameterisation of `fields.ScoreField` divides by σ(t).
 
     Gaussian data N(0, s² I) is represented exactly: f(x, t) = c(t) x with
     (1 − c)² = σ(t)² / (α(t)² s² + σ(t)²).

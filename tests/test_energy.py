@@ -105,3 +105,12 @@ def test_energy_field_works_with_log_prob_and_dsm(mixture):
     leaves = jax.tree_util.tree_leaves(eqx.filter(grads, eqx.is_array))
     assert jnp.isfinite(loss) and all(bool(jnp.all(jnp.isfinite(g))) for g in leaves)
     assert any(float(jnp.abs(g).max()) > 0 for g in leaves)
+
+
+def test_config_builds_an_energy_field():
+    from sdegen import config
+
+    cfg = config.from_dict({}, ["model.parameterisation=energy", "model.width=8"])
+    field = config.build_field(cfg, 2, jax.random.key(0))
+    assert isinstance(field, EnergyField) and isinstance(field.energy, DenoiserEnergy)
+    assert field(POINTS[0], 0.5).shape == (2,)
