@@ -4,8 +4,10 @@ energy landscapes over t, and composition of two trained energy models.
 1. **Tempering** (analytic, no training). Data: a 3-component 2D Gaussian mixture with unequal
    weights and widths; E(x, t) = −log p_t(x) exactly under the VP-SDE (β 0.1 → 20). Target:
    p^(1/τ), normalised by quadrature on a grid (the reference). Methods:
-   - *exact*: annealed MALA along the reverse process on E/τ (`sdegen.annealed_mcmc`, Du et al.
-     2023, "Reduce, Reuse, Recycle", Sec. 4), then an HMC chain at the data end (t = t_eps);
+   - *exact*: annealed MALA along the reverse process on E/τ with SMC reweighting and
+     resampling (`sdegen.annealed_mcmc`; Du et al. 2023, "Reduce, Reuse, Recycle", Sec. 4, plus
+     the weights of Del Moral et al. 2006), then an HMC chain at the data end (t = t_eps);
+   - *annealed, no SMC*: the same annealed MALA without weights (Du et al.'s sampler);
    - *data-end MCMC only*: the same HMC chain started from the prior N(0, I), no annealing;
    - *heuristic ODE / SDE*: `sdegen.sample` with the score scaled by 1/τ (the common
      "temperature" knob), probability-flow ODE and reverse SDE.
@@ -94,11 +96,19 @@ def tempering(small: bool, out_dir: Path) -> tuple[dict, dict]:
         path, info = sdegen.annealed_mcmc(sde, energy, key=jax.random.key(3), shape=(n, 2),
                                           num_steps=num_steps, n_corrector=2,
                                           save_ts=SAVE_TS, return_info=True)
+        x_plain, info_plain = sdegen.annealed_mcmc(sde, energy, key=jax.random.key(3),
+                                                   shape=(n, 2), num_steps=num_steps,
+                                                   n_corrector=2, resample=False,
+                                                   return_info=True)
+        xs["annealed_no_smc"] = x_plain
+        row["annealed_no_smc"] = dict(annealed_acceptance=info_plain.mean_acceptance,
+                                      nfe=info_plain.nfe)
         x_end, acc_end = run_chain(energy, path[-1], key=jax.random.key(4), kernel=kernel,
                                    n_steps=n_end, t=T_EPS)
         xs["exact"] = x_end
         row["exact"] = dict(wall_s=time.perf_counter() - t0, annealed_acceptance=
                             info.mean_acceptance, data_end_acceptance=float(acc_end.mean()),
+                            min_ess_fraction=float(info.ess.min()),
                             nfe=info.nfe + n_end * kernel.grad_evals)
         if tau == 1.0 or tau == temps[0]:
             samples[f"path_tau{tau}"] = np.asarray(path)
@@ -135,7 +145,8 @@ def _density_image(grid: GridDensity):
 
 def plot_sweep(results, samples, path):
     temps = [k for k in results]
-    rows = ["quadrature p^(1/τ)", "exact", "data_end_only", "heuristic_ode", "heuristic_sde"]
+    rows = ["quadrature p^(1/τ)", "exact", "annealed_no_smc", "data_end_only", "heuristic_ode",
+            "heuristic_sde"]
     fig, axes = plt.subplots(len(rows), len(temps), figsize=(3.2 * len(temps), 3.0 * len(rows)),
                              squeeze=False, layout="constrained")
     for c, key in enumerate(temps):

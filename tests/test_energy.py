@@ -16,9 +16,14 @@ SDE = sdegen.VPSDE()
 POINTS = jnp.array([[0.3, -0.2], [-2.1, 0.4], [1.5, 1.2], [3.0, -3.0]])
 
 
+@eqx.filter_jit
+def _vmapped(fn, xs, t):
+    return jax.vmap(fn, in_axes=(0, None))(xs, t)
+
+
 def _on_points(fn, t):
     """fn(x, t) on every row of POINTS, jitted (one compile instead of many small ops)."""
-    return eqx.filter_jit(jax.vmap(fn, in_axes=(0, None)))(POINTS, t)
+    return _vmapped(fn, POINTS, t)
 
 
 def _gauss(mean, std):

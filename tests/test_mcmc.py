@@ -78,7 +78,8 @@ def test_annealed_product_of_gaussians_matches_closed_form():
     var = jnp.var(x, axis=0)
     assert jnp.allclose(var, 1 / prec, rtol=0.12), (var, 1 / prec)
     assert info.acceptance.shape == (100,) and 0.5 < info.mean_acceptance <= 1.0
-    assert info.nfe == 100 * (1 + 2 * (1 + 2))
+    assert info.nfe == 100 * (1 + 2 * (1 + 2) + 2)  # predictor, 2 × (snr rule + MALA), SMC
+    assert info.ess is not None and info.ess.min() > 0.05
 
 
 def test_mcmc_errors_are_clear():

@@ -31,8 +31,8 @@ class GridDensity(eqx.Module):
     """A 2D density ∝ exp(log_f) normalised by midpoint quadrature on an m × m grid over the
     square [lo, hi]² (mass outside the square is ignored: choose it wide enough).
 
-    `sample` draws a cell by its probability mass, then a uniform point inside it (error of
-    order the cell width); `mean` and `cov` are quadrature moments."""
+    `sample` draws a cell by its probability mass (inverse CDF), then a uniform point inside it
+    (error of order the cell width); `mean` and `cov` are quadrature moments."""
 
     centres: Float[Array, "m2 2"]
     log_mass: Float[Array, " m2"]
@@ -56,7 +56,9 @@ class GridDensity(eqx.Module):
 
     def sample(self, key: PRNGKeyArray, n: int) -> Float[Array, "n 2"]:
         k1, k2 = jax.random.split(key)
-        idx = jax.random.categorical(k1, self.log_mass, shape=(n,))
+        cdf = jnp.cumsum(jnp.exp(self.log_mass))  # inverse-CDF: O(n log m), not O(n m)
+        u = jax.random.uniform(k1, (n,), cdf.dtype) * cdf[-1]
+        idx = jnp.clip(jnp.searchsorted(cdf, u), 0, cdf.shape[0] - 1)
         jitter = (jax.random.uniform(k2, (n, 2), self.centres.dtype) - 0.5) * self.width
         return self.centres[idx] + jitter
 
