@@ -118,4 +118,3 @@ def test_config_builds_an_energy_field():
     cfg = config.from_dict({}, ["model.parameterisation=energy", "model.width=8"])
     field = config.build_field(cfg, 2, jax.random.key(0))
     assert isinstance(field, EnergyField) and isinstance(field.energy, DenoiserEnergy)
-    assert field(POINTS[0], 0.5).shape == (2,)
