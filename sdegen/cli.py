@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="draw samples from a trained run")
     s.add_argument("run_dir")
     s.add_argument("--n", type=int, default=None, help="number of samples (config: sample.n)")
-    s.add_argument("--method", choices=("ode", "sde", "pc"), default=None)
+    s.add_argument("--method", choices=("ode", "sde", "pc", "pc_ode", "edm_heun", "edm_churn",
+                                        "ddim", "dpm2m"), default=None)
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=_cmd_sample)
     e = sub.add_parser("evaluate", help="test NLL (nats), sliced Wasserstein, density figure")

@@ -77,7 +77,8 @@ class TrainConfig:
 
 @dataclass
 class SampleConfig:
-    method: str = field(default="ode", metadata=_choice("ode", "sde", "pc"))
+    method: str = field(default="ode", metadata=_choice(
+        "ode", "sde", "pc", "pc_ode", "edm_heun", "edm_churn", "ddim", "dpm2m"))
     n: int = field(default=5000, metadata=_positive())
     rtol: float = field(default=1e-5, metadata=_positive())
     atol: float = field(default=1e-5, metadata=_positive())

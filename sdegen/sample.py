@@ -15,11 +15,13 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from .processes import AbstractProcess, AbstractSDE, reverse_drift
+from .processes import AbstractLinearSDE, AbstractProcess, AbstractSDE, denoiser, reverse_drift
+from .samplers import DEFAULT_GRID, GRIDS, build
 from .solve import SolveStats, adaptive, check, integrate, stats_of, validate
 from .solvers import ReverseDiffusionLangevin, diagonal_noise
 
-METHODS = ("ode", "sde", "pc")
+METHODS = ("ode", "sde", "pc", "pc_ode", *DEFAULT_GRID)
+FEW_STEP = tuple(DEFAULT_GRID)  # fixed-grid samplers of sdegen.samplers (linear SDEs only)
 
 
 def _batched(field: Callable) -> Callable:
@@ -28,7 +30,7 @@ def _batched(field: Callable) -> Callable:
 
 @eqx.filter_jit
 def _solve(process, field, key, x_T, save_s, *, method, solver_name, rtol, atol, num_steps,
-           snr, n_corrector, t_eps, max_steps, progress):
+           snr, n_corrector, t_eps, max_steps, progress, grid=None, rho=7.0, churn=10.0):
     T = process.T
     s1 = T - t_eps
     saveat = diffrax.SaveAt(ts=save_s) if save_s is not None else diffrax.SaveAt(t1=True)
@@ -36,6 +38,21 @@ def _solve(process, field, key, x_T, save_s, *, method, solver_name, rtol, atol,
         velocity = _batched(process.ode_velocity(field))
         terms = diffrax.ODETerm(lambda s, y, args: -velocity(y, T - s))
         solver, controller = adaptive(solver_name, rtol, atol)
+        sol = integrate(terms, solver, 0.0, s1, x_T, dt0=None, controller=controller,
+                        max_steps=max_steps, saveat=saveat, progress=progress)
+        return sol, solver
+    if method in FEW_STEP or method == "pc_ode":  # deterministic terms on a fixed grid
+        if method == "pc_ode":
+            velocity = _batched(process.ode_velocity(field))
+            terms = diffrax.ODETerm(lambda s, y, args: -velocity(y, T - s))
+            solver = ReverseDiffusionLangevin(score=field, T=T, key=jax.random.fold_in(key, 1),
+                                              snr=snr, n_corrector=n_corrector)
+            controller = diffrax.StepTo(ts=jnp.linspace(0.0, s1, num_steps + 1))
+        else:
+            denoise = _batched(denoiser(process, field))
+            terms = diffrax.ODETerm(lambda s, y, args: denoise(y, T - s))
+            solver, controller = build(method, process, key, num_steps=num_steps, t_eps=t_eps,
+                                       grid=grid, rho=rho, churn=churn)
         sol = integrate(terms, solver, 0.0, s1, x_T, dt0=None, controller=controller,
                         max_steps=max_steps, saveat=saveat, progress=progress)
         return sol, solver
@@ -71,6 +88,9 @@ def sample(
     num_steps: int = 1000,
     snr: float = 0.16,
     n_corrector: int = 1,
+    grid: str | None = None,
+    rho: float = 7.0,
+    churn: float = 10.0,
     t_eps: float = 1e-3,
     max_steps: int | None = None,
     save_ts: Float[ArrayLike, " k"] | None = None,
@@ -90,7 +110,14 @@ def sample(
       solver (`solver="tsit5"` or `"dopri5"`, `rtol`, `atol`; error controlled per sample by a
       max-norm over the batch); `"sde"` — Euler–Maruyama on the reverse SDE (eq. 6) with
       `num_steps` uniform steps; `"pc"` — reverse-diffusion predictor + Langevin corrector
-      (Alg. 1–2) with `snr` and `n_corrector`.
+      (Alg. 1–2) with `snr` and `n_corrector`; `"pc_ode"` — the same corrector after an Euler
+      step of the probability-flow ODE (Song et al. 2021, App. G, "probability flow" predictor).
+    - Few-step samplers for linear SDEs (VP, sub-VP, VE) on a fixed grid of `num_steps` steps
+      (`grid`: `"karras"` (default; Karras et al. 2022, eq. 5, exponent `rho`), `"logsnr"` or
+      `"uniform"`): `"edm_heun"` — EDM's Heun sampler (Karras et al. 2022, Alg. 1; NFE = 2 per
+      step); `"edm_churn"` — its stochastic variant (Alg. 2, S_churn = `churn`); `"ddim"` —
+      deterministic DDIM (Song, Meng & Ermon 2021; first order, NFE = 1 per step);
+      `"dpm2m"` — DPM-Solver++(2M) (Lu et al. 2022b, Alg. 2; second order, NFE = 1 per step).
     - `t_eps`: where generation stops (t = 0 is singular for the score).
     - `save_ts`: forward times t in [t_eps, T] at which to return the state instead of only the
       end point; the result is then `(len(save_ts), n, *d)`.
@@ -98,6 +125,15 @@ def sample(
     """
     if method not in METHODS:
         raise ValueError(f"unknown sampling method {method!r}; choose one of {METHODS}")
+    if method in FEW_STEP and not isinstance(process, AbstractLinearSDE):
+        raise ValueError(f"method={method!r} needs a linear SDE (VPSDE, SubVPSDE, VESDE) for its "
+                         f"closed-form noise schedule; {type(process).__name__} is not one: use "
+                         "method='ode'")
+    if grid is not None and grid not in GRIDS:
+        raise ValueError(f"unknown time grid {grid!r}; choose one of {GRIDS}")
+    if not (rho > 0 and churn >= 0):
+        raise ValueError(f"rho must be positive and churn non-negative, got rho={rho}, "
+                         f"churn={churn}")
     if method != "ode" and not isinstance(process, AbstractSDE):
         raise ValueError(f"method={method!r} needs a stochastic process (an AbstractSDE); "
                          f"{type(process).__name__} has only an ODE: use method='ode'")
@@ -123,10 +159,10 @@ def sample(
     sol, solver_obj = _solve(
         process, field, key_solve, x_T, save_s, method=method, solver_name=solver, rtol=rtol,
         atol=atol, num_steps=num_steps, snr=snr, n_corrector=n_corrector, t_eps=t_eps,
-        max_steps=max_steps, progress=progress,
+        max_steps=max_steps, progress=progress, grid=grid, rho=rho, churn=churn,
     )
     hint = ("loosen rtol/atol or raise t_eps" if method == "ode"
-            else "raise num_steps or t_eps" + (" or lower snr" if method == "pc" else ""))
+            else "raise num_steps or t_eps" + (" or lower snr" if "pc" in method else ""))
     check(sol, f"sample(method={method!r})", max_steps=max_steps, hint=hint)
     out = sol.ys if save_s is not None else sol.ys[0]
     if return_stats:

@@ -22,9 +22,11 @@ class ReverseDiffusionLangevin(diffrax.AbstractItoSolver):
     """Predictor–corrector sampler (Song et al. 2021, Algorithms 1–2 / App. G).
 
     Predictor: one Euler–Maruyama step of the reverse SDE (the terms passed to the solve,
-    equivalent to the reverse-diffusion predictor to first order). Corrector: `n_corrector`
-    steps of Langevin MCMC at the new time, x ← x + ε ∇log p_t(x) + √(2ε) z with the step size
-    ε = 2 (snr ‖z‖ / ‖∇log p_t(x)‖)² set by the signal-to-noise ratio `snr` (Alg. 4, α = 1),
+    equivalent to the reverse-diffusion predictor to first order), or, given only the
+    probability-flow ODE term, one Euler step of it (the "probability flow" predictor, App. G).
+    Corrector: `n_corrector` steps of Langevin MCMC at the new time,
+    x ← x + ε ∇log p_t(x) + √(2ε) z with the step size ε = 2 (snr ‖z‖ / ‖∇log p_t(x)‖)²
+    set by the signal-to-noise ratio `snr` (Alg. 4, α = 1),
     with both norms averaged over the batch as in the authors' implementation: a per-sample
     step would depend on the state and bias the chain (in 2D it diverges). The corrector's
     noise comes from a key carried in the solver state.
@@ -36,7 +38,7 @@ class ReverseDiffusionLangevin(diffrax.AbstractItoSolver):
     snr: float = 0.16
     n_corrector: int = 1
 
-    term_structure: ClassVar = diffrax.MultiTerm[tuple[diffrax.AbstractTerm, diffrax.AbstractTerm]]
+    term_structure: ClassVar = diffrax.AbstractTerm  # reverse SDE (MultiTerm) or PF-ODE (ODETerm)
     interpolation_cls: ClassVar = diffrax.LocalLinearInterpolation
 
     @property

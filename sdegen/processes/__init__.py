@@ -1,7 +1,7 @@
 """Forward processes and the dynamics they induce."""
 
 from .base import AbstractProcess
-from .dynamics import Field, probability_flow, reverse_drift
+from .dynamics import Field, denoiser, probability_flow, reverse_drift
 from .sde import VESDE, VPSDE, AbstractLinearSDE, AbstractSDE, SubVPSDE
 
 __all__ = [
@@ -13,5 +13,6 @@ __all__ = [
     "VESDE",
     "Field",
     "probability_flow",
+    "denoiser",
     "reverse_drift",
 ]

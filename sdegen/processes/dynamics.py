@@ -8,7 +8,7 @@ the samplers integrate them in solver time s = T - t (see `sdegen.sample`).
 from __future__ import annotations
 
 from .base import Field
-from .sde import AbstractSDE
+from .sde import AbstractLinearSDE, AbstractSDE
 
 
 def reverse_drift(sde: AbstractSDE, score: Field) -> Field:
@@ -29,3 +29,16 @@ def probability_flow(sde: AbstractSDE, score: Field) -> Field:
         return sde.drift(x, t) - 0.5 * sde.diffusion(t) ** 2 * score(x, t)
 
     return velocity
+
+
+def denoiser(sde: AbstractLinearSDE, score: Field) -> Field:
+    """The data prediction D(x, t) = E[x0 | x_t = x] = (x + σ(t)² ∇log p_t(x)) / α(t) (Tweedie's
+    formula; Karras et al. 2022, eq. 3; the x0-prediction of DPM-Solver++, Lu et al. 2022b,
+    eq. 7). With r = σ/α the probability-flow ODE of every linear SDE is
+    d(x/α)/dr = (x/α - D(x, t)) / r (Karras et al. 2022, eq. 4 with s = α; Song, Meng & Ermon
+    2021, eq. 14), the form the fixed-grid samplers of `sdegen.samplers` discretise."""
+
+    def data_prediction(x, t):
+        return (x + sde.std(t) ** 2 * score(x, t)) / sde.alpha(t)
+
+    return data_prediction

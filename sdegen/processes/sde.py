@@ -13,7 +13,7 @@ import math
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .base import AbstractProcess, Field, Scalar
 
@@ -75,6 +75,18 @@ class AbstractLinearSDE(AbstractSDE):
     def marginal(self, x0, t):
         return self.alpha(t) * x0, self.std(t)
 
+    def noise_ratio(self, t: Float[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
+        """r(t) = σ(t) / α(t): the noise level of the rescaled state x / α(t) = x0 + r(t) ε.
+
+        This is the σ of EDM (Karras et al. 2022, "Elucidating the design space of
+        diffusion-based generative models", eq. 4 with s(t) = α(t)) and e^{-λ(t)} of DPM-Solver
+        (Lu et al. 2022, λ = log(α/σ) the half log-SNR). Increasing in t."""
+        return self.std(t) / self.alpha(t)
+
+    @abc.abstractmethod
+    def time_of_noise_ratio(self, r: Float[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
+        """The inverse of `noise_ratio`: the forward time t with σ(t)/α(t) = r (closed form)."""
+
 
 def _check_positive(name: str, value: float) -> None:
     if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
@@ -107,6 +119,13 @@ class AbstractBetaSDE(AbstractLinearSDE):
     def prior_std(self):
         return 1.0
 
+    def _time_of_log_alpha(self, neg_log_alpha):
+        """Root t >= 0 of ¼(β_max-β_min) t² + ½β_min t = -log α, in the cancellation-free form
+        t = 2c / (b + √(b² + 4ac)) (also right when β_max = β_min)."""
+        a = 0.25 * (self.beta_max - self.beta_min)
+        b = 0.5 * self.beta_min
+        return 2.0 * neg_log_alpha / (b + jnp.sqrt(b**2 + 4.0 * a * neg_log_alpha))
+
 
 class VPSDE(AbstractBetaSDE):
     r"""Variance-preserving SDE, dx = -½β(t) x dt + √β(t) dW with β(t) = β_min + t(β_max - β_min)
@@ -125,6 +144,10 @@ class VPSDE(AbstractBetaSDE):
     def std(self, t):
         return jnp.sqrt(-jnp.expm1(2.0 * self._log_alpha(t)))
 
+    def time_of_noise_ratio(self, r):
+        # r² = (1 - α²)/α²  =>  -log α = ½ log(1 + r²)
+        return self._time_of_log_alpha(0.5 * jnp.log1p(r**2))
+
 
 class SubVPSDE(AbstractBetaSDE):
     r"""Sub-VP SDE, dx = -½β(t) x dt + √(β(t)(1 - exp(-2∫₀ᵗβ))) dW (Song et al. 2021, eq. 17).
@@ -141,6 +164,10 @@ class SubVPSDE(AbstractBetaSDE):
 
     def std(self, t):
         return -jnp.expm1(2.0 * self._log_alpha(t))
+
+    def time_of_noise_ratio(self, r):
+        # r = (1 - α²)/α  =>  α = 2 / (r + √(r² + 4))  =>  -log α = asinh(r / 2)
+        return self._time_of_log_alpha(jnp.arcsinh(0.5 * r))
 
 
 class VESDE(AbstractLinearSDE):
@@ -178,6 +205,11 @@ class VESDE(AbstractLinearSDE):
 
     def std(self, t):
         return jnp.sqrt(self.sigma(t) ** 2 - self.sigma_min**2)
+
+    def time_of_noise_ratio(self, r):
+        # r² = σ_min² ((σ_max/σ_min)^{2t} - 1)
+        log_ratio = math.log(self.sigma_max / self.sigma_min)
+        return jnp.log1p((r / self.sigma_min) ** 2) / (2.0 * log_ratio)
 
     def prior_std(self):
         return self.sigma_max

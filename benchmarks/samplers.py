@@ -1,0 +1,302 @@
+"""Sampler benchmark: NFE versus error for every `sdegen.sample` method, measured side by side
+with the PyTorch peers on the same analytic score.
+
+Problems (float32, `sdegen.VPSDE()`, t_eps = 1e-3, the exact marginal score of a Gaussian
+mixture): `2d`, the 3-component mixture of benchmarks/toy_sampling.py; `16d`, 6 components in
+16 dimensions with means drawn from N(0, 2² I) (seed 0) and stds 0.4–0.7. Every method starts
+from the same prior draw x_T.
+
+Errors, against a high-accuracy reference (Dopri8 PF-ODE, rtol = atol = 1e-7, from the same x_T):
+- `err`: RMS over samples of the per-sample distance to the reference end point (deterministic
+  methods only; for the stochastic ones this distance is not an error);
+- `sw_ref`: sliced 2-Wasserstein distance (256 projections) to the reference end points;
+- `sw_true`: the same to independent true samples of the mixture (for stochastic methods).
+Methods: ddim, dpm2m, edm_heun, edm_churn, pc_ode, sde (Euler–Maruyama), pc, at each NFE of the
+grid (steps = NFE / evaluations per step), plus the adaptive `ode` (Dopri5, rtol = atol = 1e-5).
+
+Peers (`benchmarks/peers/samplers_torch.py`, run as a subprocess in `benchmarks/peers/.venv`,
+created by `bash benchmarks/peers/setup.sh`): torchdiffeq dopri5 PF-ODE (same tolerances),
+torchsde Euler reverse SDE (1000 steps), diffusers DPMSolverMultistep (2M, data prediction),
+Euler and Heun schedulers on the Karras σ-grid with their discrete table set to the same VP SDE.
+They are compared with sdegen at equal NFE and on the same Karras grid: dpm2m ↔
+DPMSolverMultistep, ddim ↔ Euler (Euler in σ on x/α is DDIM), edm_heun ↔ Heun. The diffusers
+schedulers end with a first-order step from σ(t_eps) to σ = 0, i.e. one evaluation of the
+denoiser D; sdegen runs its method to t_eps with one evaluation fewer and applies the same D, and
+both are compared with D(reference end point).
+
+Targets checked (and printed): PF-ODE wall per NFE ≤ torchdiffeq's; sdegen sde wall ≤ 1.2× a
+bare lax.scan Euler–Maruyama loop; best sw_true at ≤ 20 NFE within 10% of 1000-step EM's; for
+each peer scheduler, sdegen's err at the same NFE no worse. Wall times: one warm-up call, then
+the median of `--repeats` calls. Writes benchmarks/results/samplers.json and samplers.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import functools
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import diffrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import sdegen
+from sdegen.data import GaussianMixture
+from sdegen.metrics import sliced_wasserstein
+from sdegen.processes import denoiser
+
+sys.path.insert(0, str(Path(__file__).parent))
+from toy_sampling import scan_em  # noqa: E402
+from toy_sampling import timed as interleaved  # noqa: E402
+
+HERE = Path(__file__).parent
+PEER_PYTHON = HERE / "peers" / ".venv" / "bin" / "python"
+PEER_SCRIPT = HERE / "peers" / "samplers_torch.py"
+T_EPS = 1e-3
+PER_STEP = {"ddim": 1, "dpm2m": 1, "edm_heun": 2, "edm_churn": 2, "pc_ode": 2, "sde": 1, "pc": 2}
+DETERMINISTIC = ("ddim", "dpm2m", "edm_heun", "ode")
+PEER_MATCH = {"dpm2m": "dpm2m", "euler": "ddim", "heun": "edm_heun"}
+
+
+def problems():
+    rng = np.random.default_rng(0)
+    return {
+        "2d": GaussianMixture([0.3, 0.5, 0.2], [[-2.0, 0.0], [1.0, 1.0], [2.0, -2.0]],
+                              [0.3, 0.5, 0.4]),
+        "16d": GaussianMixture(rng.uniform(0.5, 1.5, 6), 2.0 * rng.standard_normal((6, 16)),
+                               rng.uniform(0.4, 0.7, 6)),
+    }
+
+
+def timed(fn, repeats):
+    out = jax.block_until_ready(fn())
+    walls = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        walls.append(time.perf_counter() - start)
+    return out, statistics.median(walls)
+
+
+def bench_problem(prob, mixture, sde, n, nfes, repeats, keys, rows, checks):
+    """Every sdegen method at every NFE on one problem; returns (mixture, x_T, ref, D(ref))."""
+    score = mixture.score(sde)
+    x_T = sde.prior_sample(keys[0], (n, mixture.dim))
+    true = mixture.sample(keys[2], n)
+    ref = sdegen.sample(sde, score, key=keys[1], x_T=x_T, method="ode", solver="dopri8",
+                        rtol=1e-7, atol=1e-7)
+    ref_denoised = jax.vmap(denoiser(sde, score), (0, None))(ref, T_EPS)
+
+    def run(method, **kw):
+        fn = functools.partial(sdegen.sample, sde, score, key=keys[1], x_T=x_T, method=method,
+                               t_eps=T_EPS, return_stats=True, **kw)
+        (x, stats), wall = timed(fn, repeats)
+        err = rms(x, ref) if method in DETERMINISTIC else None
+        row = dict(problem=prob, method=method, nfe=stats.nfe, wall_s=wall, err=err,
+                   sw_ref=float(sliced_wasserstein(keys[3], x, ref)),
+                   sw_true=float(sliced_wasserstein(keys[3], x, true)),
+                   **{k: v for k, v in kw.items() if k != "snr"})
+        rows.append(row)
+        print(f"{prob:>4} {method:<10} NFE {stats.nfe:>5}  wall {wall:8.4f} s  err "
+              f"{fmt(err, '.2e'):>9}  sw_ref {row['sw_ref']:.4f}  sw_true {row['sw_true']:.4f}",
+              flush=True)
+        return row
+
+    for nfe in nfes:
+        for method, per in PER_STEP.items():
+            run(method, num_steps=nfe // per, snr=0.05)
+    run("ode", solver="dopri5", rtol=1e-5, atol=1e-5)
+    em = run("sde", num_steps=1000)
+    floor = float(sliced_wasserstein(keys[3], mixture.sample(keys[1], n), true))
+    few = [r for r in rows if r["problem"] == prob and r["nfe"] <= 20 and r["method"] != "ode"]
+    best = min(few, key=lambda r: r["sw_true"])
+    checks[f"{prob}: best sw_true at <= 20 NFE / EM-1000 sw_true (<= 1.1)"] = dict(
+        value=best["sw_true"] / em["sw_true"], best=f"{best['method']}@{best['nfe']}",
+        em1000=em["sw_true"], true_vs_true=floor)
+    return mixture, x_T, ref, ref_denoised
+
+
+def rms(x, y):
+    """RMS over samples of the per-sample Euclidean distance."""
+    return float(jnp.sqrt(jnp.mean(jnp.sum((x - y) ** 2, axis=1))))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="fewer NFE values and points")
+    parser.add_argument("--n", type=int, default=None, help="points per problem")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--nfes", type=int, nargs="+", default=None,
+                        help="NFE values (default 10 20 50 100 200; --small: 10 20 50)")
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args(argv)
+    n = args.n or (1000 if args.small else 5000)
+    nfes = tuple(args.nfes or ((10, 20, 50) if args.small else (10, 20, 50, 100, 200)))
+    repeats = 1 if args.small else args.repeats
+    sde = sdegen.VPSDE()
+    keys = jax.random.split(jax.random.key(0), 4)
+    rows, peer_rows, checks = [], [], {}
+    data = {}
+    for prob, mixture in problems().items():
+        data[prob] = bench_problem(prob, mixture, sde, n, nfes, repeats, keys, rows, checks)
+
+    # fixed-step SDE vs a bare lax.scan loop (2d)
+    mixture, x_T, ref, ref_denoised = data["2d"]
+    score = mixture.score(sde)
+    scan = scan_em(sde, score, 1000, T_EPS)
+    pair = {"scan": lambda: scan(x_T, keys[1]),
+            "sde": lambda: sdegen.sample(sde, score, key=keys[1], x_T=x_T, method="sde",
+                                         num_steps=1000, t_eps=T_EPS)}
+    jax.block_until_ready([fn() for fn in pair.values()])
+    walls = interleaved(pair, max(repeats, 3), calls={})  # load changes hit both alike
+    scan_wall, sde_wall = walls["scan"], walls["sde"]
+    checks["2d: sdegen sde wall / lax.scan wall (<= 1.2)"] = dict(
+        value=sde_wall / scan_wall, sdegen_s=sde_wall, scan_s=scan_wall)
+
+    if not args.no_peers:
+        peer_rows = run_peers(sde, data, nfes, repeats, keys, checks, rows)
+
+    print_table(rows, peer_rows, checks)
+    args.out.mkdir(parents=True, exist_ok=True)
+    result = dict(benchmark="samplers", n=n, nfes=nfes, repeats=repeats, dtype="float32",
+                  t_eps=T_EPS, rows=rows, peers=peer_rows, checks=checks,
+                  jax=jax.__version__, diffrax=diffrax.__version__, cpu_count=os.cpu_count(),
+                  platform=f"{jax.default_backend()}; {platform.platform()}",
+                  date=datetime.datetime.now().isoformat(timespec="seconds"))
+    (args.out / "samplers.json").write_text(json.dumps(result, indent=2) + "\n")
+    plot(rows, peer_rows, args.out / "samplers.png")
+    print(f"wrote {args.out / 'samplers.json'} and {args.out / 'samplers.png'}")
+
+
+def run_peers(sde, data, nfes, repeats, keys, checks, rows):
+    """Run the torch peers in their own venv on the 2d problem and compare at equal NFE."""
+    if not PEER_PYTHON.exists():
+        print(f"peers skipped: {PEER_PYTHON} missing (run: bash benchmarks/peers/setup.sh)")
+        return []
+    mixture, x_T, ref, ref_denoised = data["2d"]
+    score = mixture.score(sde)
+    runs = [dict(name="torchdiffeq dopri5", peer="torchdiffeq", problem="2d", rtol=1e-5,
+                 atol=1e-5),
+            dict(name="torchsde euler 1000", peer="torchsde", problem="2d", steps=1000)]
+    for nfe in nfes:
+        for kind in PEER_MATCH:
+            peer_nfe = nfe + 1 if kind == "heun" else nfe  # Heun: NFE = 2 steps - 1, odd
+            runs.append(dict(name=f"diffusers {kind} {peer_nfe}", peer="diffusers", kind=kind,
+                             nfe=peer_nfe, problem="2d"))
+    spec = dict(beta_min=sde.beta_min, beta_max=sde.beta_max, t_eps=T_EPS, repeats=repeats,
+                runs=runs)
+    with tempfile.TemporaryDirectory() as tmp:
+        problem, out = Path(tmp) / "problem.npz", Path(tmp) / "out.npz"
+        np.savez(problem, spec=json.dumps(spec), **{
+            "2d_weights": np.asarray(mixture.weights), "2d_means": np.asarray(mixture.means),
+            "2d_stds": np.asarray(mixture.stds), "2d_x_T": np.asarray(x_T)})
+        subprocess.run([str(PEER_PYTHON), str(PEER_SCRIPT), str(problem), str(out)], check=True,
+                       env={**os.environ, "PEER_THREADS": os.environ.get("PEER_THREADS", "1")})
+        res = np.load(out)
+        meta = json.loads(str(res["meta"]))["runs"]
+        peers = {name: jnp.asarray(res[name]) for name in meta}
+    true = mixture.sample(keys[2], x_T.shape[0])
+    den = jax.jit(jax.vmap(denoiser(sde, score), (0, None)))
+    out_rows = []
+    for r in runs:
+        name = r["name"]
+        x = peers[name]
+        target = ref_denoised if r["peer"] == "diffusers" else ref
+        row = dict(peer=name, nfe=meta[name]["nfe"], wall_s=meta[name]["wall_s"],
+                   err=None if r["peer"] == "torchsde" else rms(x, target),
+                   sw_true=float(sliced_wasserstein(keys[3], x, true)))
+        if r["peer"] == "diffusers":
+            ours = PEER_MATCH[r["kind"]]
+            steps = (r["nfe"] - 1) // PER_STEP[ours]  # then the same final denoising step
+            (y, stats), wall = timed(functools.partial(
+                sdegen.sample, sde, score, key=keys[1], x_T=x_T, method=ours, num_steps=steps,
+                t_eps=T_EPS, return_stats=True), repeats)
+            y, nfe = den(y, T_EPS), stats.nfe + 1
+            row.update(sdegen=ours, sdegen_nfe=nfe, sdegen_wall_s=wall,
+                       sdegen_err=rms(y, target))
+            row["err_ratio"] = row["sdegen_err"] / row["err"]
+            row["wall_ratio"] = wall / row["wall_s"]
+        elif r["peer"] == "torchdiffeq":
+            ode = next(q for q in rows if q["problem"] == "2d" and q["method"] == "ode")
+            row.update(sdegen="ode dopri5", sdegen_nfe=ode["nfe"], sdegen_wall_s=ode["wall_s"],
+                       sdegen_err=ode["err"])
+            row["wall_per_nfe_ratio"] = (ode["wall_s"] / ode["nfe"]) / (row["wall_s"] / row["nfe"])
+            checks["2d: PF-ODE wall per NFE, sdegen / torchdiffeq (<= 1)"] = dict(
+                value=row["wall_per_nfe_ratio"])
+        else:
+            em = [q for q in rows if q["problem"] == "2d" and q["method"] == "sde"
+                  and q["nfe"] == 1000][0]
+            row.update(sdegen="sde 1000", sdegen_nfe=1000, sdegen_wall_s=em["wall_s"],
+                       sdegen_sw_true=em["sw_true"], wall_ratio=em["wall_s"] / row["wall_s"])
+        out_rows.append(row)
+    worst = max((r["err_ratio"] for r in out_rows if "err_ratio" in r), default=None)
+    if worst is not None:
+        checks["2d: worst sdegen err / peer scheduler err at equal NFE (<= 1)"] = dict(value=worst)
+    return out_rows
+
+
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def print_table(rows, peer_rows, checks):
+    print(f"\n{'problem':<8}{'method':<11}{'NFE':>6}{'wall [s]':>10}{'err':>10}{'sw_ref':>9}"
+          f"{'sw_true':>9}")
+    for r in rows:
+        print(f"{r['problem']:<8}{r['method']:<11}{r['nfe']:>6}{r['wall_s']:>10.4f}"
+              f"{fmt(r['err'], '.2e'):>10}{r['sw_ref']:>9.4f}{r['sw_true']:>9.4f}")
+    if peer_rows:
+        print(f"\n{'peer (2d)':<24}{'NFE':>5}{'wall [s]':>10}{'err':>10}{'sdegen':>12}{'NFE':>5}"
+              f"{'wall [s]':>10}{'err':>10}")
+        for r in peer_rows:
+            print(f"{r['peer']:<24}{r['nfe']:>5}{r['wall_s']:>10.4f}{fmt(r['err'], '.2e'):>10}"
+                  f"{r['sdegen']:>12}{r['sdegen_nfe']:>5}{r['sdegen_wall_s']:>10.4f}"
+                  f"{fmt(r.get('sdegen_err'), '.2e'):>10}")
+    print()
+    for name, c in checks.items():
+        print(f"{name}: {c['value']:.3f}  {({k: v for k, v in c.items() if k != 'value'})}")
+
+
+def plot(rows, peer_rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    probs = sorted({r["problem"] for r in rows})
+    fig, axes = plt.subplots(2, len(probs), figsize=(5.5 * len(probs), 8), squeeze=False)
+    for j, prob in enumerate(probs):
+        for i, key in enumerate(("err", "sw_true")):
+            ax = axes[i, j]
+            for method in PER_STEP:
+                pts = sorted((r["nfe"], r[key]) for r in rows if r["problem"] == prob
+                             and r["method"] == method and r[key] is not None and r["nfe"] <= 200)
+                if pts:
+                    ax.plot(*zip(*pts, strict=True), "o-", label=method, ms=4)
+            if prob == "2d" and peer_rows:
+                for kind in PEER_MATCH:
+                    pts = sorted((r["nfe"], r[key if key == "err" else "sw_true"])
+                                 for r in peer_rows if r["peer"].startswith(f"diffusers {kind}"))
+                    if pts:
+                        ax.plot(*zip(*pts, strict=True), "x--", label=f"diffusers {kind}", ms=6)
+            ax.set(xscale="log", yscale="log", xlabel="NFE",
+                   ylabel="RMS error to reference" if key == "err" else "sliced W to truth",
+                   title=f"{prob}: {key}")
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    main()
