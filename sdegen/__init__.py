@@ -1,6 +1,9 @@
 """sdegen: continuous-time generative models in JAX — a process plus a learned field, solved by
 Diffrax. See README.md and DESIGN for the map."""
 
+from . import energy, mcmc
+from .annealed import AnnealedInfo, annealed_mcmc
+from .energy import EnergyField
 from .errors import ConfigError, DataError, SdegenError, SolverError, TrainingError
 from .likelihood import log_prob
 from .processes import (
@@ -29,6 +32,11 @@ __all__ = [
     "reverse_drift",
     "sample",
     "log_prob",
+    "EnergyField",
+    "annealed_mcmc",
+    "AnnealedInfo",
+    "energy",
+    "mcmc",
     "SolveStats",
     "SdegenError",
     "ConfigError",

@@ -52,7 +52,9 @@ class ModelConfig:
     depth: int = field(default=3, metadata=_positive())
     n_freq: int = field(default=16, metadata=_positive())
     max_freq: float = field(default=64.0, metadata=_positive())
-    parameterisation: str = field(default="noise", metadata=_choice("noise", "score"))
+    parameterisation: str = field(default="noise", metadata=_choice("noise", "score", "energy"))
+    """noise / score: `fields.ScoreField`; energy: `energy.EnergyField` of the scalar
+    `energy.DenoiserEnergy` (score = −∇E, so MCMC, tempering and composition apply)."""
 
 
 @dataclass
@@ -292,10 +294,13 @@ def build_process(cfg: ProcessConfig):
 
 def build_field(cfg: Config, dim: int, key):
     """The trainable score field of a config (an `eqx.Module`)."""
+    from .energy import DenoiserEnergy, EnergyField
     from .fields import ScoreField
     from .nets import TimeMLP
 
     m = cfg.model
     net = TimeMLP(dim, key=key, width=m.width, depth=m.depth, n_freq=m.n_freq,
                   max_freq=m.max_freq)
+    if m.parameterisation == "energy":
+        return EnergyField(DenoiserEnergy(net, build_process(cfg.process)))
     return ScoreField(net, build_process(cfg.process), m.parameterisation)

@@ -5,6 +5,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -36,3 +38,14 @@ def test_toy2d_nll_small(tmp_path):
         assert run["test_nll_nats"] > run["true_nll_on_test_nats"] - 4 * run["test_nll_stderr"]
         if run["dataset"] == "8gaussians":  # even 800 steps learn far more than a uniform box
             assert run["test_nll_nats"] < run["uniform_box_nll_nats"] - 0.4, run
+
+
+@pytest.mark.slow  # trains two small energy models: minutes on 2 cores
+def test_energy_tempering_small(tmp_path):
+    metrics = _load("energy_tempering").main(small=True, out=tmp_path)
+    out = tmp_path / "energy_tempering"
+    for png in ("temperature_sweep.png", "energy_landscape.png", "composition.png"):
+        assert (out / png).is_file()
+    for tau, r in metrics["tempering"].items():  # exact tempering beats the score heuristic
+        m = r["methods"]
+        assert m["exact"]["sliced_w2"] < m["heuristic_ode"]["sliced_w2"], (tau, m)

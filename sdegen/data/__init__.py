@@ -1,5 +1,6 @@
 """Datasets: toy 2D (with an analytic Gaussian mixture)."""
 
+from .reference import GridDensity, MixtureEnergy
 from .toy2d import (
     IDEAL_NLL,
     TOY_DATASETS,
@@ -12,6 +13,8 @@ from .toy2d import (
 __all__ = [
     "GaussianMixture",
     "MixtureScore",
+    "MixtureEnergy",
+    "GridDensity",
     "TOY_DATASETS",
     "IDEAL_NLL",
     "eight_gaussians",
