@@ -2,14 +2,20 @@
 Diffrax. See README.md and DESIGN for the map."""
 
 from .errors import ConfigError, DataError, SdegenError, SolverError, TrainingError
+from .invert import anomaly_score, attribute_direction, decode, edit, encode
 from .likelihood import log_prob
 from .processes import (
+    CNF,
     VESDE,
     VPSDE,
     AbstractLinearSDE,
+    AbstractProbabilityPath,
     AbstractProcess,
     AbstractSDE,
+    AbstractVelocityProcess,
+    LinearPath,
     SubVPSDE,
+    VPPath,
     probability_flow,
     reverse_drift,
 )
@@ -25,10 +31,20 @@ __all__ = [
     "VPSDE",
     "SubVPSDE",
     "VESDE",
+    "AbstractVelocityProcess",
+    "AbstractProbabilityPath",
+    "CNF",
+    "LinearPath",
+    "VPPath",
     "probability_flow",
     "reverse_drift",
     "sample",
     "log_prob",
+    "encode",
+    "decode",
+    "attribute_direction",
+    "edit",
+    "anomaly_score",
     "SolveStats",
     "SdegenError",
     "ConfigError",
