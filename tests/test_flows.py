@@ -74,15 +74,14 @@ def test_hutchinson_averages_to_exact_trace(points, mlp):
         float(jnp.trace(A)))
 
 
-@pytest.mark.parametrize("which", ["cnf", "fm", "vp_pf_ode"])
+@pytest.mark.parametrize("which", ["cnf", "vp_pf_ode"])  # a flow path's velocity = a CNF's
 def test_encode_decode_round_trip(which, points, mlp, mixture):
     if which == "vp_pf_ode":
         process = sdegen.VPSDE()
         field = sdegen.data.MixtureScore(mixture, process)
         x, t_eps = mixture.sample(jax.random.key(5), 16), 1e-3
     else:
-        process = sdegen.CNF() if which == "cnf" else sdegen.LinearPath(sigma_min=0.01)
-        field, x, t_eps = mlp, points, 0.0
+        process, field, x, t_eps = sdegen.CNF(), mlp, points, 0.0
     z = sdegen.encode(process, field, x, t_eps=t_eps)
     assert float(jnp.max(jnp.abs(z - x))) > 0.05  # the flow moved the points
     back = sdegen.decode(process, field, z, t_eps=t_eps)
@@ -171,3 +170,22 @@ def test_auroc_matches_hand_count():
     assert float(auroc(pos, neg)) == pytest.approx(8.5 / 12)
     fpr, tpr = roc_curve(pos, neg)
     assert float(jnp.trapezoid(tpr, fpr)) == pytest.approx(8.5 / 12)
+
+
+@pytest.mark.parametrize("overrides,needle", [
+    (["process.kind=cnf"], "for cnf use objective.kind=maxlik"),
+    (["objective.kind=fm"], "needs process.kind=flow_linear or flow_vp, got vp"),
+    (["process.kind=flow_vp", "objective.kind=fm", "objective.t_eps=0"],
+     "'objective.t_eps' must be > 0 for process.kind=flow_vp"),
+    (["process.kind=cnf", "objective.kind=maxlik", "sample.method=pc"], "set sample.method=ode"),
+    (["sample.t_eps=0"], "'sample.t_eps' must be > 0 for process.kind=vp"),
+])
+def test_config_rejects_mismatched_flow_settings(overrides, needle):
+    from sdegen import ConfigError
+    from sdegen import config as C
+
+    with pytest.raises(ConfigError, match=needle) as err:
+        C.from_dict({}, overrides)
+    assert "\n" not in str(err.value)
+    C.from_dict({}, ["process.kind=cnf", "objective.kind=maxlik", "objective.t_eps=0",
+                     "sample.t_eps=0", "eval.t_eps=0"])  # a CNF integrates to t = 0
