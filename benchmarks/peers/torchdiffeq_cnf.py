@@ -68,7 +68,7 @@ def main():
     p.add_argument("--tol", type=float, default=1e-3)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--adjoint", action="store_true")
     a = p.parse_args()
     torch.manual_seed(0)
@@ -100,7 +100,7 @@ def main():
             times.append(dt)
             fwd_nfe.append(nfe_f)
             total_nfe.append(field.nfe)
-            losses.append(float(loss))
+            losses.append(loss.item())
     print(json.dumps({
         "peer": "torchdiffeq " + ("odeint_adjoint" if a.adjoint else "odeint (backprop)"),
         "torch": torch.__version__, "threads": a.threads,
