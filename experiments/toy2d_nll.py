@@ -1,4 +1,5 @@
-"""Test NLL of VP / sub-VP / VE score models on toy 2D data, beside the ideal NLL.
+"""Test NLL of VP / sub-VP / VE score models, a CNF, flow matching and OT-CFM on toy 2D data,
+beside the ideal NLL.
 
 Reproduces, on FFJORD's toy densities (Grathwohl et al. 2019, Fig. 2 and their toy NLLs), the
 exact-likelihood evaluation of score-based models through the probability-flow ODE of Song et
@@ -10,6 +11,13 @@ For each dataset (8gaussians, checkerboard) and each SDE (VP β ∈ [0.1, 20], s
 score matching (`sdegen.train.train`), then `sdegen.runs.evaluate_run` measures the test NLL in
 nats with the exact PF-ODE likelihood (t_eps = 1e-5), the sliced Wasserstein distance of PF-ODE
 samples to held-out data, and writes `density.png` into each run directory.
+
+The same table holds the neural-ODE flows of one API (`--models`): an FFJORD-style CNF trained
+by maximum likelihood (Grathwohl et al. 2019; Hutchinson trace, light RNODE penalties), flow
+matching on the linear path (Lipman et al. 2023) and OT-CFM (Tong et al. 2024). Every model
+gets the same budget — the same number of optimiser steps and batch size — and the table
+reports the training wall time that budget cost and the NFE of one adaptive ODE sample
+(rtol = atol as in the setting). All are scored by the same exact `sdegen.log_prob`.
 
 Outputs in `OUT/toy2d_nll/`:
 
@@ -57,8 +65,21 @@ TRUE_LOG_PROB = {"8gaussians": eight_gaussians().log_prob, "checkerboard": check
 
 NAME = "toy2d_nll"
 DATASETS = ("8gaussians", "checkerboard")
-PROCESSES = ("vp", "subvp", "ve")
-LABELS = {"vp": "VP", "subvp": "sub-VP", "ve": "VE"}
+SDES = ("vp", "subvp", "ve")
+FLOWS = ("cnf", "fm", "ot_cfm")
+MODELS = SDES + FLOWS
+LABELS = {"vp": "VP", "subvp": "sub-VP", "ve": "VE", "cnf": "CNF (max-lik)", "fm": "FM",
+          "ot_cfm": "OT-CFM"}
+FLOW_SECTIONS = {
+    # the CNF's field is solved by max-lik at every step: a smaller MLP with slow time features
+    # (as configs/toy2d/cnf_8gaussians.yaml) keeps its ODE non-stiff (max_freq 64 made NFE explode)
+    "cnf": {"process": {"kind": "cnf"},
+            "model": {"width": 64, "depth": 3, "n_freq": 4, "max_freq": 4.0},
+            "objective": {"kind": "maxlik", "t_eps": 0.0, "trace": "hutchinson",
+                          "kinetic": 0.01, "frobenius": 0.01, "train_tol": 1e-3}},
+    "fm": {"process": {"kind": "flow_linear"}, "objective": {"kind": "fm", "t_eps": 0.0}},
+    "ot_cfm": {"process": {"kind": "flow_linear"}, "objective": {"kind": "ot_cfm", "t_eps": 0.0}},
+}
 
 SETTINGS = {
     "full": {"steps": 20_000, "ema_decay": 0.999, "n_test": 2000, "tol": 1e-5, "grid": 64},
@@ -70,7 +91,7 @@ SETTINGS = {
 
 def make_config(process: str, dataset: str, setting: str, runs_root: Path) -> Config:
     s = SETTINGS[setting]
-    return from_dict({
+    data = {
         "name": f"{process}_{dataset}",
         "seed": 0,
         "out_dir": str(runs_root / setting / f"{process}_{dataset}"),
@@ -85,7 +106,11 @@ def make_config(process: str, dataset: str, setting: str, runs_root: Path) -> Co
         "sample": {"method": "ode", "rtol": s["tol"], "atol": s["tol"]},
         "eval": {"n_test": s["n_test"], "t_eps": 1e-5, "rtol": s["tol"], "atol": s["tol"],
                  "use_ema": True},
-    })
+    }
+    if process in FLOW_SECTIONS:  # velocity fields are regular at t = 0: no t_eps needed
+        data.update(FLOW_SECTIONS[process])
+        data["sample"]["t_eps"] = data["eval"]["t_eps"] = 0.0
+    return from_dict(data)
 
 
 def true_nll_on_test(cfg: Config) -> float:
@@ -104,14 +129,14 @@ def _last_logged_step(run_dir: Path) -> int:
 
 
 def format_table(records: list[dict]) -> str:
-    head = ("| dataset | SDE | test NLL (nats) | ideal | true NLL on test | gap | uniform box | "
+    head = ("| dataset | model | test NLL (nats) | ideal | true NLL on test | gap | uniform box | "
             "sliced W (data floor) | sample NFE | train s | eval s |")
     rule = "|" + "|".join("---" for _ in range(head.count("|") - 1)) + "|"
     rows = [head, rule]
     for r in records:
         ideal = r["ideal_nll_nats"]
         rows.append(
-            f"| {r['dataset']} | {LABELS[r['process']]} | "
+            f"| {r['dataset']} | {LABELS[r['model']]} | "
             f"{r['test_nll_nats']:.3f} ± {r['test_nll_stderr']:.3f} | {ideal:.3f} | "
             f"{r['true_nll_on_test_nats']:.3f} | {r['gap_to_true_on_test_nats']:+.3f} | "
             f"{r['uniform_box_nll_nats']:.3f} | "
@@ -121,13 +146,14 @@ def format_table(records: list[dict]) -> str:
     return "\n".join(rows)
 
 
-def _figure(records: list[dict], path: Path) -> Path:
-    """Density images of every run (rows: datasets, columns: SDEs) and a bar chart of NLL."""
+def _figure(records: list[dict], path: Path, datasets, models) -> Path:
+    """Density images of every run (rows: datasets, columns: models) and a bar chart of NLL."""
+    DATASETS, PROCESSES = datasets, models  # noqa: N806
     fig = Figure(figsize=(5.0 * len(PROCESSES) + 4.0, 2.0 * len(DATASETS) + 0.6),
                  layout="constrained")
     grid = fig.add_gridspec(len(DATASETS), len(PROCESSES) + 1,
                             width_ratios=[5.0] * len(PROCESSES) + [4.0])
-    by_key = {(r["dataset"], r["process"]): r for r in records}
+    by_key = {(r["dataset"], r["model"]): r for r in records}
     for i, ds in enumerate(DATASETS):
         for j, proc in enumerate(PROCESSES):
             ax = fig.add_subplot(grid[i, j])
@@ -139,7 +165,9 @@ def _figure(records: list[dict], path: Path) -> Path:
         ax = fig.add_subplot(grid[i, -1])
         nll = [by_key[(ds, p)]["test_nll_nats"] for p in PROCESSES]
         err = [by_key[(ds, p)]["test_nll_stderr"] for p in PROCESSES]
-        ax.bar([LABELS[p] for p in PROCESSES], nll, yerr=err, color=["C0", "C1", "C2"])
+        ax.bar([LABELS[p] for p in PROCESSES], nll, yerr=err,
+               color=[f"C{MODELS.index(p)}" for p in PROCESSES])
+        ax.tick_params(axis="x", labelsize=6, rotation=30)
         ax.axhline(IDEAL_NLL[ds], color="k", ls="--", lw=1, label="ideal")
         ax.axhline(by_key[(ds, PROCESSES[0])]["uniform_box_nll_nats"], color="gray", ls=":",
                    lw=1, label="uniform on box")
@@ -154,8 +182,9 @@ def _figure(records: list[dict], path: Path) -> Path:
     return path
 
 
-def main(small: bool = False, out: str | Path = "results") -> dict:
-    """Train and evaluate every (dataset, SDE) pair; write the table, figure and metrics."""
+def main(small: bool = False, out: str | Path = "results", models=MODELS,
+         datasets=DATASETS) -> dict:
+    """Train and evaluate every (dataset, model) pair; write the table, figure and metrics."""
     setting = "small" if small else "full"
     s = SETTINGS[setting]
     out_dir = Path(out) / NAME
@@ -163,8 +192,8 @@ def main(small: bool = False, out: str | Path = "results") -> dict:
     progress = sys.stderr.isatty()
     t_start = time.perf_counter()
     records = []
-    for ds in DATASETS:
-        for proc in PROCESSES:
+    for ds in datasets:
+        for proc in models:
             cfg = make_config(proc, ds, setting, out_dir / "runs")
             start_step = _last_logged_step(cfg.run_dir)
             t0 = time.perf_counter()
@@ -175,6 +204,7 @@ def main(small: bool = False, out: str | Path = "results") -> dict:
             true_nll = true_nll_on_test(cfg)
             records.append({
                 **result,
+                "model": proc,
                 "true_nll_on_test_nats": true_nll,
                 "gap_to_true_on_test_nats": result["test_nll_nats"] - true_nll,
                 "run_dir": str(run_dir),
@@ -183,7 +213,7 @@ def main(small: bool = False, out: str | Path = "results") -> dict:
                 "train_wall_s": round(t1 - t0, 1),
                 "eval_wall_s": round(t2 - t1, 1),
             })
-            print(f"[{len(records)}/{len(DATASETS) * len(PROCESSES)}] {cfg.name}: "
+            print(f"[{len(records)}/{len(datasets) * len(models)}] {cfg.name}: "
                   f"train {t1 - t0:.0f} s, evaluate {t2 - t1:.0f} s, "
                   f"elapsed {t2 - t_start:.0f} s", flush=True)
 
@@ -194,14 +224,15 @@ def main(small: bool = False, out: str | Path = "results") -> dict:
         f"{s['n_test']} test points); total wall {wall:.0f} s. `gap` = test NLL minus the true "
         f"density's NLL on the same test points.\n\n{table}\n"
     )
-    png = _figure(records, out_dir / "nll_densities.png")
+    png = _figure(records, out_dir / "nll_densities.png", datasets, models)
     metrics = {
         "experiment": NAME,
         "reproduces": "Song et al. 2021 (ICLR) Table 2-style NLL of VP/sub-VP/VE via the "
                       "PF-ODE, on FFJORD toy 2D data (Grathwohl et al. 2019)",
         "small": small,
         "setting": {"name": setting, **s},
-        "ideal_nll_nats": {ds: IDEAL_NLL[ds] for ds in DATASETS},
+        "models": list(models),
+        "ideal_nll_nats": {ds: IDEAL_NLL[ds] for ds in datasets},
         "runs": records,
         "wall_s": round(wall, 1),
     }
@@ -221,5 +252,8 @@ if __name__ == "__main__":
     parser.add_argument("--small", action="store_true",
                         help="800 training steps, 500 test points: a ~3 minute smoke test")
     parser.add_argument("--out", default="results", help="results root (default: results)")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     args = parser.parse_args()
-    main(small=args.small, out=args.out)
+    main(small=args.small, out=args.out, models=tuple(args.models),
+         datasets=tuple(args.datasets))

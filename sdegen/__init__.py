@@ -5,14 +5,20 @@ from . import energy, mcmc
 from .annealed import AnnealedInfo, annealed_mcmc
 from .energy import EnergyField
 from .errors import ConfigError, DataError, SdegenError, SolverError, TrainingError
+from .invert import anomaly_score, attribute_direction, decode, edit, encode
 from .likelihood import log_prob
 from .processes import (
+    CNF,
     VESDE,
     VPSDE,
     AbstractLinearSDE,
+    AbstractProbabilityPath,
     AbstractProcess,
     AbstractSDE,
+    AbstractVelocityProcess,
+    LinearPath,
     SubVPSDE,
+    VPPath,
     probability_flow,
     reverse_drift,
 )
@@ -28,6 +34,11 @@ __all__ = [
     "VPSDE",
     "SubVPSDE",
     "VESDE",
+    "AbstractVelocityProcess",
+    "AbstractProbabilityPath",
+    "CNF",
+    "LinearPath",
+    "VPPath",
     "probability_flow",
     "reverse_drift",
     "sample",
@@ -37,6 +48,11 @@ __all__ = [
     "AnnealedInfo",
     "energy",
     "mcmc",
+    "encode",
+    "decode",
+    "attribute_direction",
+    "edit",
+    "anomaly_score",
     "SolveStats",
     "SdegenError",
     "ConfigError",

@@ -37,13 +37,21 @@ class DataConfig:
         "8gaussians", "checkerboard", "moons", "2spirals", "pinwheel", "rings", "swissroll"))
 
 
+SDE_KINDS = ("vp", "subvp", "ve")
+FLOW_KINDS = ("flow_linear", "flow_vp", "cnf")
+"""Process kinds: SDEs (score field) and velocity processes (the field is the velocity)."""
+PATH_OBJECTIVES = ("fm", "ot_cfm")
+
+
 @dataclass
 class ProcessConfig:
-    kind: str = field(default="vp", metadata=_choice("vp", "subvp", "ve"))
+    kind: str = field(default="vp", metadata=_choice(*SDE_KINDS, *FLOW_KINDS))
     beta_min: float = field(default=0.1, metadata=_positive())
     beta_max: float = field(default=20.0, metadata=_positive())
     sigma_min: float = field(default=0.01, metadata=_positive())
     sigma_max: float = field(default=10.0, metadata=_positive())
+    path_sigma_min: float = field(default=0.0, metadata={"min": 0.0, "max": 0.99})
+    """σ_min of the linear flow-matching path (`flow_linear`; Lipman et al. 2023, eq. 20)."""
 
 
 @dataclass
@@ -59,9 +67,17 @@ class ModelConfig:
 
 @dataclass
 class ObjectiveConfig:
-    kind: str = field(default="dsm", metadata=_choice("dsm", "ssm"))
+    kind: str = field(default="dsm", metadata=_choice("dsm", "ssm", "fm", "ot_cfm", "maxlik"))
     weighting: str = field(default="song", metadata=_choice("song", "likelihood", "likelihood_is"))
-    t_eps: float = field(default=1e-5, metadata={"min": 0.0, "max": 0.5, "min_exclusive": True})
+    t_eps: float = field(default=1e-5, metadata={"min": 0.0, "max": 0.5})
+    trace: str = field(default="hutchinson", metadata=_choice("hutchinson", "exact"))
+    """maxlik: divergence estimator during training (evaluation always uses the exact one)."""
+    kinetic: float = field(default=0.0, metadata={"min": 0.0})
+    """maxlik: RNODE kinetic-energy weight λ_K (Finlay et al. 2020)."""
+    frobenius: float = field(default=0.0, metadata={"min": 0.0})
+    """maxlik: RNODE Jacobian-Frobenius weight λ_J (Finlay et al. 2020)."""
+    train_tol: float = field(default=1e-3, metadata=_positive())
+    """maxlik: rtol = atol of the training solve."""
 
 
 @dataclass
@@ -91,7 +107,7 @@ class SampleConfig:
     num_steps: int = field(default=500, metadata=_positive())
     snr: float = field(default=0.05, metadata=_positive())
     n_corrector: int = field(default=1, metadata={"min": 0})
-    t_eps: float = field(default=1e-3, metadata={"min": 0.0, "max": 0.5, "min_exclusive": True})
+    t_eps: float = field(default=1e-3, metadata={"min": 0.0, "max": 0.5})
     max_steps: int = field(default=16_384, metadata=_positive())
     """Step limit of the adaptive ODE solver (method=ode)."""
 
@@ -99,7 +115,7 @@ class SampleConfig:
 @dataclass
 class EvalConfig:
     n_test: int = field(default=2000, metadata=_positive())
-    t_eps: float = field(default=1e-5, metadata={"min": 0.0, "max": 0.5, "min_exclusive": True})
+    t_eps: float = field(default=1e-5, metadata={"min": 0.0, "max": 0.5})
     rtol: float = field(default=1e-5, metadata=_positive())
     atol: float = field(default=1e-5, metadata=_positive())
     max_steps: int = field(default=16_384, metadata=_positive())
@@ -232,7 +248,33 @@ def from_dict(data: dict, overrides: Sequence[str] = ()) -> Config:
     for text in overrides:
         key, value = parse_override(text)
         _set_dotted(merged, key, value)
-    return _build(Config, merged, "")
+    return check_consistency(_build(Config, merged, ""))
+
+
+def check_consistency(cfg: Config) -> Config:
+    """Errors for keys that are valid alone but not together (objective vs process kind,
+    t_eps = 0 where the field is singular, stochastic samplers for ODE-only processes)."""
+    kind, obj = cfg.process.kind, cfg.objective.kind
+    if obj in ("dsm", "ssm") and kind not in SDE_KINDS:
+        raise ConfigError(f"objective.kind={obj} trains a score and needs an SDE process "
+                          f"({', '.join(SDE_KINDS)}), got process.kind={kind}; for {kind} use "
+                          f"objective.kind={'maxlik' if kind == 'cnf' else 'fm'}")
+    if obj in PATH_OBJECTIVES and kind not in ("flow_linear", "flow_vp"):
+        raise ConfigError(f"objective.kind={obj} regresses a probability path's velocity and needs "
+                          f"process.kind=flow_linear or flow_vp, got {kind}")
+    if kind == "cnf" and obj != "maxlik":
+        raise ConfigError(f"process.kind=cnf is trained by maximum likelihood; set "
+                          f"objective.kind=maxlik (got {obj})")
+    if kind in FLOW_KINDS and cfg.sample.method != "ode":
+        raise ConfigError(f"sample.method={cfg.sample.method} needs an SDE; process.kind={kind} "
+                          "has only an ODE: set sample.method=ode")
+    singular = kind in SDE_KINDS or (kind == "flow_vp" and obj in PATH_OBJECTIVES)
+    for key, value in (("objective.t_eps", cfg.objective.t_eps),
+                       ("sample.t_eps", cfg.sample.t_eps), ("eval.t_eps", cfg.eval.t_eps)):
+        if value == 0 and (kind in SDE_KINDS or (key == "objective.t_eps" and singular)):
+            raise ConfigError(f"config key '{key}' must be > 0 for process.kind={kind} (its "
+                              "field is singular at t = 0); e.g. 1e-5")
+    return cfg
 
 
 def load(path: str | Path, overrides: Sequence[str] = ()) -> Config:
@@ -280,8 +322,14 @@ def dump(cfg: Config, path: str | Path) -> None:
 
 
 def build_process(cfg: ProcessConfig):
-    from .processes import VESDE, VPSDE, SubVPSDE
+    from .processes import CNF, VESDE, VPSDE, LinearPath, SubVPSDE, VPPath
 
+    if cfg.kind == "flow_linear":
+        return LinearPath(sigma_min=cfg.path_sigma_min)
+    if cfg.kind == "flow_vp":
+        return VPPath(beta_min=cfg.beta_min, beta_max=cfg.beta_max)
+    if cfg.kind == "cnf":
+        return CNF()
     if cfg.kind == "vp":
         return VPSDE(beta_min=cfg.beta_min, beta_max=cfg.beta_max)
     if cfg.kind == "subvp":
@@ -293,7 +341,8 @@ def build_process(cfg: ProcessConfig):
 
 
 def build_field(cfg: Config, dim: int, key):
-    """The trainable score field of a config (an `eqx.Module`)."""
+    """The trainable field of a config (an `eqx.Module`): a score for SDEs, the velocity
+    network itself for flows and CNFs."""
     from .energy import DenoiserEnergy, EnergyField
     from .fields import ScoreField
     from .nets import TimeMLP
@@ -301,6 +350,8 @@ def build_field(cfg: Config, dim: int, key):
     m = cfg.model
     net = TimeMLP(dim, key=key, width=m.width, depth=m.depth, n_freq=m.n_freq,
                   max_freq=m.max_freq)
+    if cfg.process.kind in FLOW_KINDS:
+        return net
     if m.parameterisation == "energy":
         return EnergyField(DenoiserEnergy(net, build_process(cfg.process)))
     return ScoreField(net, build_process(cfg.process), m.parameterisation)

@@ -2,59 +2,34 @@
 
 Instantaneous change of variables (Chen et al. 2018, Thm. 1; Song et al. 2021, App. D.2):
 integrate the augmented ODE d/dt [x, Δ] = [v(x,t), ∇·v(x,t)] from t_eps to T, then
-log p_{t_eps}(x) = log p_T(x_T) + ∫ ∇·v dt.
+log p_{t_eps}(x) = log p_T(x_T) + ∫ ∇·v dt. The ODE itself lives in `sdegen.augmented`, shared
+with CNF maximum-likelihood training; this module adds argument checks, jit and error reports.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from .augmented import augmented_solve, divergence_exact, divergence_hutchinson
 from .processes import AbstractProcess
-from .solve import SolveStats, adaptive, check, integrate, stats_of, validate
+from .solve import SolveStats, adaptive, check, stats_of, validate
+
+__all__ = ["log_prob", "divergence_exact", "divergence_hutchinson", "EXACT_TRACE_MAX_DIM"]
 
 EXACT_TRACE_MAX_DIM = 16
 
 
-def divergence_exact(v: Callable, x: Float[Array, "*d"], t) -> Float[Array, ""]:
-    """∇·v(x, t) as the trace of the full Jacobian (jacfwd): exact, O(d) field evaluations."""
-    flat = x.reshape(-1)
-    jac = jax.jacfwd(lambda y: v(y.reshape(x.shape), t).reshape(-1))(flat)
-    return jnp.trace(jac)
-
-
-def divergence_hutchinson(v: Callable, x, t, probe: Array) -> Float[Array, ""]:
-    """Unbiased Hutchinson estimate εᵀ (∂v/∂x) ε with a fixed Rademacher probe ε
-    (Hutchinson 1989; Grathwohl et al. 2019, FFJORD, eq. 7): one Jacobian-vector product."""
-    _, jvp = jax.jvp(lambda y: v(y, t), (x,), (probe,))
-    return jnp.sum(probe * jvp)
-
-
 @eqx.filter_jit
 def _solve(process, field, x, probes, *, solver_name, rtol, atol, t_eps, max_steps, progress):
-    velocity = process.ode_velocity(field)
-
-    def augmented(x_i, probe_i, t):
-        if probes is None:
-            return velocity(x_i, t), divergence_exact(velocity, x_i, t)
-        return velocity(x_i, t), divergence_hutchinson(velocity, x_i, t, probe_i)
-
-    batched = jax.vmap(augmented, in_axes=(0, 0 if probes is not None else None, None))
-
-    def vf(t, y, args):
-        return batched(y[0], probes, t)
-
-    y0 = (x, jnp.zeros(x.shape[0], x.dtype))
     solver, controller = adaptive(solver_name, rtol, atol)
-    sol = integrate(diffrax.ODETerm(vf), solver, t_eps, process.T, y0, dt0=None,
-                    controller=controller, max_steps=max_steps, progress=progress)
-    x_T, delta = sol.ys[0][0], sol.ys[1][0]
-    return jax.vmap(lambda z: process.prior_logp(z))(x_T) + delta, sol, solver
+    lp, _, sol = augmented_solve(process, field, x, probes, solver=solver, controller=controller,
+                                 t_eps=t_eps, max_steps=max_steps, progress=progress)
+    return lp, sol, solver
 
 
 def log_prob(
@@ -80,6 +55,8 @@ def log_prob(
       `"auto"`.
     - The error is controlled per sample (max-norm over the batch), so each returned value is
       accurate to about `atol`, not only the batch mean.
+    - `t_eps`: where the density is taken; 0 is allowed for processes whose velocity is
+      regular at t = 0 (flows, CNFs: `process.regular_at_zero`).
     """
     x = jnp.asarray(x)
     if x.ndim < 2:
@@ -88,7 +65,7 @@ def log_prob(
         trace = "exact" if x[0].size <= EXACT_TRACE_MAX_DIM else "hutchinson"
     if trace not in ("exact", "hutchinson"):
         raise ValueError(f"unknown trace estimator {trace!r}; choose 'exact' or 'hutchinson'")
-    validate(solver, t_eps, float(process.T))
+    validate(solver, t_eps, float(process.T), allow_zero=process.regular_at_zero)
     probes = None
     if trace == "hutchinson":
         if key is None:

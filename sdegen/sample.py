@@ -7,6 +7,7 @@ every solver work). The whole batch is one Diffrax solve with the field vmapped 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import diffrax
@@ -28,23 +29,32 @@ def _batched(field: Callable) -> Callable:
     return jax.vmap(field, in_axes=(0, None))
 
 
+def _ode_term(process, field, t_eps, to_data):
+    """The generative ODE in solver time s ∈ [0, T - t_eps]: towards the data (s = T - t, the
+    velocity negated) or towards the prior (s = t - t_eps, for `sdegen.encode`)."""
+    velocity = _batched(process.ode_velocity(field))
+    T = process.T
+    if to_data:
+        return diffrax.ODETerm(lambda s, y, args: -velocity(y, T - s))
+    return diffrax.ODETerm(lambda s, y, args: velocity(y, t_eps + s))
+
+
 @eqx.filter_jit
 def _solve(process, field, key, x_T, save_s, *, method, solver_name, rtol, atol, num_steps,
-           snr, n_corrector, t_eps, max_steps, progress, grid=None, rho=7.0, churn=10.0):
+           snr, n_corrector, t_eps, max_steps, progress, grid=None, rho=7.0, churn=10.0,
+           to_data=True):
     T = process.T
     s1 = T - t_eps
     saveat = diffrax.SaveAt(ts=save_s) if save_s is not None else diffrax.SaveAt(t1=True)
     if method == "ode":
-        velocity = _batched(process.ode_velocity(field))
-        terms = diffrax.ODETerm(lambda s, y, args: -velocity(y, T - s))
         solver, controller = adaptive(solver_name, rtol, atol)
-        sol = integrate(terms, solver, 0.0, s1, x_T, dt0=None, controller=controller,
-                        max_steps=max_steps, saveat=saveat, progress=progress)
+        sol = integrate(_ode_term(process, field, t_eps, to_data), solver, 0.0, s1, x_T,
+                        dt0=None, controller=controller, max_steps=max_steps, saveat=saveat,
+                        progress=progress)
         return sol, solver
     if method in FEW_STEP or method == "pc_ode":  # deterministic terms on a fixed grid
         if method == "pc_ode":
-            velocity = _batched(process.ode_velocity(field))
-            terms = diffrax.ODETerm(lambda s, y, args: -velocity(y, T - s))
+            terms = _ode_term(process, field, t_eps, to_data=True)
             solver = ReverseDiffusionLangevin(score=field, T=T, key=jax.random.fold_in(key, 1),
                                               snr=snr, n_corrector=n_corrector)
             controller = diffrax.StepTo(ts=jnp.linspace(0.0, s1, num_steps + 1))
@@ -94,6 +104,7 @@ def sample(
     t_eps: float = 1e-3,
     max_steps: int | None = None,
     save_ts: Float[ArrayLike, " k"] | None = None,
+    temperature: float = 1.0,
     progress: bool = False,
     return_stats: bool = False,
 ) -> Float[Array, "n *d"] | tuple[Float[Array, "..."], SolveStats]:
@@ -118,7 +129,10 @@ def sample(
       step); `"edm_churn"` — its stochastic variant (Alg. 2, S_churn = `churn`); `"ddim"` —
       deterministic DDIM (Song, Meng & Ermon 2021; first order, NFE = 1 per step);
       `"dpm2m"` — DPM-Solver++(2M) (Lu et al. 2022b, Alg. 2; second order, NFE = 1 per step).
-    - `t_eps`: where generation stops (t = 0 is singular for the score).
+    - `t_eps`: where generation stops (t = 0 is singular for the score; flows and CNFs,
+      `process.regular_at_zero`, may stop at exactly 0).
+    - `temperature`: τ scales the prior draw, x_T = τ z (the reduced-temperature sampling of
+      Kingma & Dhariwal 2018, GLOW, Sec. 5.2, for an ODE model); ignored when `x_T` is given.
     - `save_ts`: forward times t in [t_eps, T] at which to return the state instead of only the
       end point; the result is then `(len(save_ts), n, *d)`.
     - `return_stats`: also return `SolveStats` (NFE = score evaluations on the whole batch).
@@ -138,7 +152,9 @@ def sample(
         raise ValueError(f"method={method!r} needs a stochastic process (an AbstractSDE); "
                          f"{type(process).__name__} has only an ODE: use method='ode'")
     T = float(process.T)
-    validate(solver, t_eps, T)
+    validate(solver, t_eps, T, allow_zero=process.regular_at_zero and method == "ode")
+    if not (temperature > 0 and math.isfinite(temperature)):
+        raise ValueError(f"temperature must be a positive finite number, got {temperature}")
     if method != "ode" and num_steps < 1:
         raise ValueError(f"num_steps must be a positive integer, got {num_steps}")
     key_prior, key_solve = jax.random.split(key)
@@ -147,7 +163,7 @@ def sample(
             raise ValueError(
                 f"shape must be batched, (n, *d), got {shape!r}; e.g. shape=(1000, 2)"
             )
-        x_T = process.prior_sample(key_prior, tuple(shape))
+        x_T = temperature * process.prior_sample(key_prior, tuple(shape))
     save_s = None
     if save_ts is not None:
         ts = jnp.asarray(save_ts, dtype=x_T.dtype)
@@ -168,6 +184,38 @@ def sample(
     if return_stats:
         return out, stats_of(sol, solver_obj)
     return out
+
+
+def transport(
+    process: AbstractProcess,
+    field: Callable,
+    x: Float[Array, "n *d"],
+    *,
+    to_data: bool,
+    solver: str = "tsit5",
+    rtol: float = 1e-7,
+    atol: float = 1e-7,
+    t_eps: float = 1e-3,
+    max_steps: int = 16_384,
+    return_stats: bool = False,
+) -> Float[Array, "n *d"] | tuple[Float[Array, "n *d"], SolveStats]:
+    """Carry a batch along the generative ODE between t = t_eps (data side) and t = T (prior
+    side): `to_data=True` is `sample(method="ode")` from given x_T, `to_data=False` its inverse.
+    The same compiled solve as `sample` (`sdegen.encode` / `sdegen.decode` call this)."""
+    x = jnp.asarray(x)
+    if x.ndim < 2:
+        raise ValueError(f"x must be batched, (n, *d), got shape {x.shape}; use x[None] for one")
+    validate(solver, t_eps, float(process.T), allow_zero=process.regular_at_zero)
+    sol, solver_obj = _solve(
+        process, field, None, x, None, method="ode", solver_name=solver, rtol=rtol, atol=atol,
+        num_steps=0, snr=0.0, n_corrector=0, t_eps=t_eps, max_steps=max_steps, progress=False,
+        to_data=to_data,
+    )
+    check(sol, "decode" if to_data else "encode", max_steps=max_steps,
+          hint="loosen rtol/atol or raise t_eps")
+    if return_stats:
+        return sol.ys[0], stats_of(sol, solver_obj)
+    return sol.ys[0]
 
 
 @eqx.filter_jit

@@ -21,12 +21,17 @@ from .errors import SolverError
 ADAPTIVE_SOLVERS = {"tsit5": diffrax.Tsit5, "dopri5": diffrax.Dopri5, "dopri8": diffrax.Dopri8}
 
 
-def validate(solver: str, t_eps: float, T: float) -> None:
-    """One-line errors for an unknown adaptive solver name or a t_eps outside (0, T)."""
+def validate(solver: str, t_eps: float, T: float, *, allow_zero: bool = False) -> None:
+    """One-line errors for an unknown adaptive solver name or a t_eps outside (0, T) — or
+    [0, T) when the process's velocity is regular at t = 0 (`allow_zero`)."""
     if solver not in ADAPTIVE_SOLVERS:
         raise ValueError(f"unknown ODE solver {solver!r}; choose one of {tuple(ADAPTIVE_SOLVERS)}")
-    if not 0.0 < t_eps < T:
-        raise ValueError(f"t_eps must lie in (0, T={T}), got {t_eps}")
+    if allow_zero:
+        if not 0.0 <= t_eps < T:
+            raise ValueError(f"t_eps must lie in [0, T={T}), got {t_eps}")
+    elif not 0.0 < t_eps < T:
+        hint = " (the score is singular at t = 0)" if t_eps == 0 else ""
+        raise ValueError(f"t_eps must lie in (0, T={T}){hint}, got {t_eps}")
 
 
 def adaptive(solver: str, rtol: float, atol: float):

@@ -26,7 +26,7 @@ from . import checkpoints as ckpt
 from . import config as C
 from .data import TOY_DATASETS
 from .errors import ConfigError, TrainingError
-from .objectives import OBJECTIVES, batch_loss
+from .objectives import BATCH_OBJECTIVES, OBJECTIVES, batch_loss
 
 RESUME_IGNORED = {"train.steps", "train.log_every", "train.ckpt_every", "train.keep",
                   "train.on_nonfinite", "train.max_skips", "sample", "eval", "out_dir"}
@@ -62,6 +62,23 @@ def init_state(cfg: C.Config, dim: int = 2) -> tuple[TrainState, optax.GradientT
     opt = make_optimizer(cfg.train)
     params = eqx.filter(model, eqx.is_inexact_array)
     return TrainState(model, opt.init(params), params, 0), opt
+
+
+def make_loss(cfg: C.ObjectiveConfig, process):
+    """`loss(field, x0_batch, key) -> scalar` for the config's objective."""
+    o = cfg
+    if o.kind in ("dsm", "ssm"):
+        kwargs = dict(t_eps=o.t_eps, weighting=o.weighting)
+    elif o.kind == "maxlik":
+        kwargs = dict(t_eps=o.t_eps, trace=o.trace, kinetic=o.kinetic, frobenius=o.frobenius,
+                      rtol=o.train_tol, atol=o.train_tol)
+    else:
+        kwargs = dict(t_eps=o.t_eps)
+    if o.kind in BATCH_OBJECTIVES:
+        objective = BATCH_OBJECTIVES[o.kind]
+        return lambda field, x0, key: objective(process, field, x0, key, **kwargs)
+    objective = OBJECTIVES[o.kind]
+    return lambda field, x0, key: batch_loss(objective, process, field, x0, key, **kwargs)
 
 
 def _payload(state: TrainState) -> dict:
@@ -152,9 +169,10 @@ def _prepare_run_dir(run_dir: Path) -> None:
 
 
 def train(cfg: C.Config, *, progress: bool = True) -> Path:
-    """Train the config's score model; returns the run directory. Resumes when the run
-    directory already holds checkpoints of the same config (only `RESUME_IGNORED` keys may
-    differ, e.g. a larger `train.steps`), from the newest intact checkpoint.
+    """Train the config's model (score, flow-matching velocity or CNF); returns the run
+    directory. Resumes when the run directory already holds checkpoints of the same config
+    (only `RESUME_IGNORED` keys may differ, e.g. a larger `train.steps`), from the newest
+    intact checkpoint.
 
     A non-finite loss, gradient or parameter stops the run naming the step and the last good
     checkpoint (`train.on_nonfinite=stop`), or skips that update (`skip`; the batch of the next
@@ -181,12 +199,11 @@ def train(cfg: C.Config, *, progress: bool = True) -> Path:
     C.dump(cfg, run_dir / "config.yaml")
     mngr = ckpt.manager(ckpt_dir, cfg.train.keep)
 
-    objective = OBJECTIVES[cfg.objective.kind]
     process = C.build_process(cfg.process)
+    loss_of = make_loss(cfg.objective, process)
     sampler = data_sampler(cfg)
     k = keys(cfg)
     batch_size, decay = cfg.train.batch_size, cfg.train.ema_decay
-    loss_kwargs = dict(t_eps=cfg.objective.t_eps, weighting=cfg.objective.weighting)
     params, static = eqx.partition(state.model, eqx.is_inexact_array)
 
     @eqx.filter_jit
@@ -195,8 +212,7 @@ def train(cfg: C.Config, *, progress: bool = True) -> Path:
 
         def loss_fn(p):
             model = eqx.combine(p, static)
-            return batch_loss(objective, process, model, x0, jax.random.fold_in(k["loss"], step),
-                              **loss_kwargs)
+            return loss_of(model, x0, jax.random.fold_in(k["loss"], step))
 
         loss, grads = jax.value_and_grad(loss_fn)(params)
         updates, opt_state = opt.update(grads, opt_state, params)

@@ -2,6 +2,13 @@
 
 from .base import AbstractProcess
 from .dynamics import Field, denoiser, probability_flow, reverse_drift
+from .paths import (
+    CNF,
+    AbstractProbabilityPath,
+    AbstractVelocityProcess,
+    LinearPath,
+    VPPath,
+)
 from .sde import VESDE, VPSDE, AbstractLinearSDE, AbstractSDE, SubVPSDE
 
 __all__ = [
@@ -11,6 +18,11 @@ __all__ = [
     "VPSDE",
     "SubVPSDE",
     "VESDE",
+    "AbstractVelocityProcess",
+    "AbstractProbabilityPath",
+    "CNF",
+    "LinearPath",
+    "VPPath",
     "Field",
     "probability_flow",
     "denoiser",

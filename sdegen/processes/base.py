@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
+from typing import ClassVar
 
 import equinox as eqx
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
@@ -23,6 +24,10 @@ class AbstractProcess(eqx.Module):
     """A forward process on [0, T] with a prior at T and a generative ODE."""
 
     T: eqx.AbstractVar[float]
+    regular_at_zero: ClassVar[bool] = False
+    """Whether the generative velocity stays finite at t = 0, so that sampling, likelihoods and
+    encoding may integrate to t_eps = 0 exactly (true for flows and CNFs, whose field is the
+    velocity; false for SDEs, whose score blows up like 1/σ(t))."""
 
     @abc.abstractmethod
     def prior_sample(self, key: PRNGKeyArray, shape: tuple[int, ...]) -> Float[Array, "..."]:
