@@ -3,12 +3,15 @@ Diffrax. See README.md and DESIGN for the map."""
 
 from .errors import ConfigError, DataError, SdegenError, SolverError, TrainingError
 from .likelihood import log_prob
+from .manifolds import Euclidean, Sphere
 from .processes import (
     VESDE,
     VPSDE,
     AbstractLinearSDE,
     AbstractProcess,
     AbstractSDE,
+    SphereBrownian,
+    SphereGeodesicPath,
     SubVPSDE,
     probability_flow,
     reverse_drift,
@@ -25,6 +28,10 @@ __all__ = [
     "VPSDE",
     "SubVPSDE",
     "VESDE",
+    "SphereBrownian",
+    "SphereGeodesicPath",
+    "Euclidean",
+    "Sphere",
     "probability_flow",
     "reverse_drift",
     "sample",

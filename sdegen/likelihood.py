@@ -3,6 +3,12 @@
 Instantaneous change of variables (Chen et al. 2018, Thm. 1; Song et al. 2021, App. D.2):
 integrate the augmented ODE d/dt [x, Δ] = [v(x,t), ∇·v(x,t)] from t_eps to T, then
 log p_{t_eps}(x) = log p_T(x_T) + ∫ ∇·v dt.
+
+On a manifold (`process.manifold`, e.g. S^2 ⊂ R^3) the same formula holds with the Riemannian
+divergence of the tangent velocity (Mathieu & Nickel 2020, "Riemannian Continuous Normalizing
+Flows", eq. 4; RSGM, Sec. 3.2): the exact trace tr(P_x J P_x) of the ambient Jacobian J, or
+Hutchinson with the probe projected onto the tangent space, ε_x = P_x ε, whose second moment
+is P_x, so E[ε_xᵀ J ε_x] = tr(P_x J P_x).
 """
 
 from __future__ import annotations
@@ -21,11 +27,14 @@ from .solve import SolveStats, adaptive, check, integrate, stats_of, validate
 EXACT_TRACE_MAX_DIM = 16
 
 
-def divergence_exact(v: Callable, x: Float[Array, "*d"], t) -> Float[Array, ""]:
-    """∇·v(x, t) as the trace of the full Jacobian (jacfwd): exact, O(d) field evaluations."""
+def divergence_exact(v: Callable, x: Float[Array, "*d"], t, manifold=None) -> Float[Array, ""]:
+    """∇·v(x, t) as the trace of the full Jacobian (jacfwd): exact, O(d) field evaluations.
+    With a `manifold`, its Riemannian divergence `manifold.tangent_trace(x, J)`."""
     flat = x.reshape(-1)
     jac = jax.jacfwd(lambda y: v(y.reshape(x.shape), t).reshape(-1))(flat)
-    return jnp.trace(jac)
+    if manifold is None:
+        return jnp.trace(jac)
+    return manifold.tangent_trace(flat, jac)
 
 
 def divergence_hutchinson(v: Callable, x, t, probe: Array) -> Float[Array, ""]:
@@ -38,10 +47,12 @@ def divergence_hutchinson(v: Callable, x, t, probe: Array) -> Float[Array, ""]:
 @eqx.filter_jit
 def _solve(process, field, x, probes, *, solver_name, rtol, atol, t_eps, max_steps, progress):
     velocity = process.ode_velocity(field)
+    manifold = process.manifold
 
     def augmented(x_i, probe_i, t):
         if probes is None:
-            return velocity(x_i, t), divergence_exact(velocity, x_i, t)
+            return velocity(x_i, t), divergence_exact(velocity, x_i, t, manifold)
+        probe_i = manifold.to_tangent(x_i, probe_i)
         return velocity(x_i, t), divergence_hutchinson(velocity, x_i, t, probe_i)
 
     batched = jax.vmap(augmented, in_axes=(0, 0 if probes is not None else None, None))

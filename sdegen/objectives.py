@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .processes import AbstractLinearSDE
+from .processes import AbstractLinearSDE, AbstractProcess
 
 WEIGHTINGS = ("song", "likelihood", "likelihood_is")
 
@@ -100,7 +100,7 @@ OBJECTIVES = {"dsm": dsm_loss, "ssm": ssm_loss}
 
 def batch_loss(
     objective: Callable,
-    sde: AbstractLinearSDE,
+    sde: AbstractProcess,
     score: Callable,
     x0: Float[Array, "n *d"],
     key: PRNGKeyArray,
