@@ -89,13 +89,18 @@ class VMFMixture(eqx.Module):
         return jax.nn.logsumexp(self.log_weights + comps)
 
     def sample(self, key: PRNGKeyArray, n: int) -> Float[Array, "n 3"]:
-        k_c, k_x = jax.random.split(key)
-        comp = jax.random.categorical(k_c, self.log_weights, shape=(n,))
-        keys = jax.random.split(k_x, n)
-        return jax.vmap(vmf_sample)(keys, self.mus[comp], self.kappas[comp])
+        return _mixture_sample(self, key, n)
 
 
-def _chunked_log_kde(x: Array, centers: Array, log_kappas: Array, chunk: int = 2048) -> Array:
+@eqx.filter_jit
+def _mixture_sample(mix: VMFMixture, key, n: int):
+    k_c, k_x = jax.random.split(key)
+    comp = jax.random.categorical(k_c, mix.log_weights, shape=(n,))
+    keys = jax.random.split(k_x, n)
+    return jax.vmap(vmf_sample)(keys, mix.mus[comp], mix.kappas[comp])
+
+
+def _chunked_log_kde(x: Array, centers: Array, log_kappas: ArrayLike, chunk: int = 2048) -> Array:
     """(len(kappas), n) log-densities of the vMF KDE with each κ at the points x."""
 
     @jax.jit
@@ -141,7 +146,9 @@ def kappa_grid(kappa_max: float = 1e6, n: int = 49) -> np.ndarray:
 
 
 def fit_vmf_kde(
-    train: Float[Array, "m 3"], val: Float[Array, "v 3"], kappas: Sequence[float] | None = None
+    train: Float[Array, "m 3"],
+    val: Float[Array, "v 3"],
+    kappas: ArrayLike | Sequence[float] | None = None,
 ) -> VMFKDE:
     """vMF KDE on `train` with κ maximising the validation log-likelihood over `kappas`."""
     grid = kappa_grid() if kappas is None else np.asarray(kappas, dtype=float)
@@ -152,7 +159,7 @@ def fit_vmf_kde(
 def fit_two_bandwidth_kde(
     train: Float[Array, "m 3"],
     val: Float[Array, "v 3"],
-    kappas: Sequence[float] | None = None,
+    kappas: ArrayLike | Sequence[float] | None = None,
     weights: Sequence[float] = tuple(np.linspace(0.05, 0.95, 19)),
 ) -> TwoBandwidthKDE:
     """Two-bandwidth vMF KDE: (κ1, κ2, w) maximising the validation log-likelihood over the
