@@ -199,3 +199,39 @@ def test_manifold_operations():
     np.testing.assert_allclose(S2.exp(x, v), y, atol=1e-12)
     assert float(jnp.linalg.norm(v)) == pytest.approx(float(S2.dist(x, y)), abs=1e-12)
     assert abs(float(jnp.dot(v, x))) < 1e-12
+
+
+def test_geodesic_path_velocity_is_the_time_derivative():
+    path = sdegen.SphereGeodesicPath()
+    x0, x1 = _points(2, seed=8)
+    for t in (0.2, 0.7):
+        h = 1e-6
+        xt, ut = path.conditional(x0, x1, t)
+        fd = (path.conditional(x0, x1, t + h)[0] - path.conditional(x0, x1, t - h)[0]) / (2 * h)
+        np.testing.assert_allclose(ut, fd, atol=1e-7)
+        assert float(S2.dist(x0, xt)) == pytest.approx(t * float(S2.dist(x0, x1)), abs=1e-12)
+
+
+@pytest.mark.slow
+def test_implicit_score_matching_identity_on_the_sphere():
+    # data = δ_{x0}: with the exact score s = ∇log p_t, E[½|s|² + div s] = -½ E|s|² (Green's
+    # identity on S², no boundary), so the weighted ISM loss equals -τ(t)|s|² in expectation
+    from sdegen.objectives_sphere import rism_loss
+
+    proc = sdegen.SphereBrownian(beta_min=0.1, beta_max=4.0)
+
+    def score(x, t):
+        return heat_kernel_score(x, X0, proc.tau(t))
+
+    keys = jax.random.split(jax.random.key(9), 3000)
+    ism = jax.vmap(lambda k: rism_loss(proc, score, X0, k, t_eps=0.05))(keys)
+
+    def rhs(k):  # the same (t, x_t) draws as rism_loss
+        k_t, k_x, _ = jax.random.split(k, 3)
+        t = 0.05 + jax.random.uniform(k_t, (), X0.dtype) * (proc.T - 0.05)
+        xt = proc.marginal_sample(k_x, X0, t)
+        return -proc.tau(t) * jnp.sum(score(xt, t) ** 2)
+
+    ref = jax.vmap(rhs)(keys)
+    diff = np.asarray(ism - ref)
+    assert abs(diff.mean()) < 4 * diff.std() / np.sqrt(len(diff))
