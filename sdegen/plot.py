@@ -129,7 +129,7 @@ def sphere_maps(rows, lon: np.ndarray, lat: np.ndarray, path: str | Path) -> Pat
         ax.set_title(f"{title}: data", fontsize=8)
         for j, (model, logp) in enumerate(dens):
             ax = fig.add_subplot(len(rows), ncol, i * ncol + 2 + j, projection="mollweide")
-            lo = np.percentile(logp, 5)
+            lo = max(np.percentile(logp, 5), np.max(logp) - 12.0)  # 12 nats of dynamic range
             ax.pcolormesh(lon, lat, np.maximum(logp, lo), shading="auto", cmap="viridis")
             ax.set_title(f"{title}: {model} log p", fontsize=8)
         for ax in fig.axes[i * ncol:]:
