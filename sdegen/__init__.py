@@ -7,6 +7,7 @@ from .energy import EnergyField
 from .errors import ConfigError, DataError, SdegenError, SolverError, TrainingError
 from .invert import anomaly_score, attribute_direction, decode, edit, encode
 from .likelihood import log_prob
+from .manifolds import Euclidean, Sphere
 from .processes import (
     CNF,
     VESDE,
@@ -17,6 +18,8 @@ from .processes import (
     AbstractSDE,
     AbstractVelocityProcess,
     LinearPath,
+    SphereBrownian,
+    SphereGeodesicPath,
     SubVPSDE,
     VPPath,
     probability_flow,
@@ -39,6 +42,10 @@ __all__ = [
     "CNF",
     "LinearPath",
     "VPPath",
+    "SphereBrownian",
+    "SphereGeodesicPath",
+    "Euclidean",
+    "Sphere",
     "probability_flow",
     "reverse_drift",
     "sample",

@@ -35,10 +35,13 @@ def divergence_hutchinson(v: Callable, x, t, probe: Array) -> Float[Array, ""]:
     return _hutchinson(v, x, t, probe)[0]
 
 
-def _exact(v, x, t, frobenius):
+def _exact(v, x, t, frobenius, manifold=None):
+    """Exact divergence; on a manifold the Riemannian one, tr(P_x J P_x) (Mathieu & Nickel 2020,
+    eq. 4), via `manifold.tangent_trace` (the plain trace in R^d)."""
     flat = x.reshape(-1)
     jac = jax.jacfwd(lambda y: v(y.reshape(x.shape), t).reshape(-1))(flat)
-    return jnp.trace(jac), (jnp.sum(jac**2) if frobenius else None)
+    div = jnp.trace(jac) if manifold is None else manifold.tangent_trace(flat, jac)
+    return div, (jnp.sum(jac**2) if frobenius else None)
 
 
 def _hutchinson(v, x, t, probe):
@@ -72,12 +75,13 @@ def augmented_solve(
     Returns `(log_prob, {"kinetic", "frobenius"}, sol)`, the first two of shape (n,).
     """
     velocity = process.ode_velocity(field)
+    manifold = process.manifold
 
     def augmented(x_i, probe_i, t):
         if probe_i is None:
-            div, frob = _exact(velocity, x_i, t, frobenius=regularise)
-        else:
-            div, frob = _hutchinson(velocity, x_i, t, probe_i)
+            div, frob = _exact(velocity, x_i, t, frobenius=regularise, manifold=manifold)
+        else:  # a tangent probe has second moment P_x, so E[εᵀJε] = tr(P_x J P_x)
+            div, frob = _hutchinson(velocity, x_i, t, manifold.to_tangent(x_i, probe_i))
         v = velocity(x_i, t)
         if not regularise:
             return v, div

@@ -4,6 +4,12 @@ Instantaneous change of variables (Chen et al. 2018, Thm. 1; Song et al. 2021, A
 integrate the augmented ODE d/dt [x, Δ] = [v(x,t), ∇·v(x,t)] from t_eps to T, then
 log p_{t_eps}(x) = log p_T(x_T) + ∫ ∇·v dt. The ODE itself lives in `sdegen.augmented`, shared
 with CNF maximum-likelihood training; this module adds argument checks, jit and error reports.
+
+On a manifold (`process.manifold`, e.g. S^2 ⊂ R^3) the same formula holds with the Riemannian
+divergence of the tangent velocity (Mathieu & Nickel 2020, "Riemannian Continuous Normalizing
+Flows", eq. 4; RSGM, Sec. 3.2): the exact trace tr(P_x J P_x) of the ambient Jacobian J, or
+Hutchinson with the probe projected onto the tangent space, ε_x = P_x ε, whose second moment
+is P_x, so E[ε_xᵀ J ε_x] = tr(P_x J P_x).
 """
 
 from __future__ import annotations

@@ -3,6 +3,12 @@
 All methods integrate in solver time s = T - t from s = 0 (noise, t = T) to s = T - t_eps
 (DESIGN: Diffrax 0.7.2's SRK solvers are wrong in reverse time, and forward solver time lets
 every solver work). The whole batch is one Diffrax solve with the field vmapped over samples.
+
+On a manifold (`process.manifold`, e.g. S^2): the ODE velocity is the process's tangent
+velocity (each sphere process projects it onto T_x S^2) and the returned states are projected
+onto the manifold (`manifold.proj`), which removes the O(rtol) radial drift of the adaptive
+solve; `method="sde"` is the reverse geodesic random walk (`GeodesicRandomWalk`), whose states
+stay on the manifold exactly.
 """
 
 from __future__ import annotations
@@ -16,10 +22,18 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from .processes import AbstractLinearSDE, AbstractProcess, AbstractSDE, denoiser, reverse_drift
+from .manifolds import Euclidean
+from .processes import (
+    AbstractDiffusion,
+    AbstractLinearSDE,
+    AbstractProcess,
+    AbstractSDE,
+    denoiser,
+    reverse_drift,
+)
 from .samplers import DEFAULT_GRID, GRIDS, build
 from .solve import SolveStats, adaptive, check, integrate, stats_of, validate
-from .solvers import ReverseDiffusionLangevin, diagonal_noise
+from .solvers import GeodesicRandomWalk, ReverseDiffusionLangevin, diagonal_noise
 
 METHODS = ("ode", "sde", "pc", "pc_ode", *DEFAULT_GRID)
 FEW_STEP = tuple(DEFAULT_GRID)  # fixed-grid samplers of sdegen.samplers (linear SDEs only)
@@ -73,7 +87,8 @@ def _solve(process, field, key, x_T, save_s, *, method, solver_name, rtol, atol,
         diffrax.ControlTerm(diagonal_noise(lambda s: process.diffusion(T - s)), bm),
     )
     if method == "sde":
-        solver = diffrax.Euler()
+        curved = not isinstance(process.manifold, Euclidean)
+        solver = GeodesicRandomWalk(process.manifold) if curved else diffrax.Euler()
     else:
         solver = ReverseDiffusionLangevin(score=field, T=T, key=jax.random.fold_in(key, 1),
                                           snr=snr, n_corrector=n_corrector)
@@ -148,9 +163,12 @@ def sample(
     if not (rho > 0 and churn >= 0):
         raise ValueError(f"rho must be positive and churn non-negative, got rho={rho}, "
                          f"churn={churn}")
-    if method != "ode" and not isinstance(process, AbstractSDE):
-        raise ValueError(f"method={method!r} needs a stochastic process (an AbstractSDE); "
+    if method != "ode" and not isinstance(process, AbstractDiffusion):
+        raise ValueError(f"method={method!r} needs a stochastic process (an AbstractDiffusion); "
                          f"{type(process).__name__} has only an ODE: use method='ode'")
+    if method in ("pc", "pc_ode") and not isinstance(process.manifold, Euclidean):
+        raise ValueError(f"method={method!r} works in R^d only; on {process.manifold.name} use "
+                         "method='sde' (geodesic random walk) or 'ode'")
     T = float(process.T)
     validate(solver, t_eps, T, allow_zero=process.regular_at_zero and method == "ode")
     if not (temperature > 0 and math.isfinite(temperature)):
@@ -181,6 +199,9 @@ def sample(
             else "raise num_steps or t_eps" + (" or lower snr" if "pc" in method else ""))
     check(sol, f"sample(method={method!r})", max_steps=max_steps, hint=hint)
     out = sol.ys if save_s is not None else sol.ys[0]
+    if not isinstance(process.manifold, Euclidean):
+        flat = out.reshape(-1, out.shape[-1])
+        out = jax.vmap(process.manifold.proj)(flat).reshape(out.shape)
     if return_stats:
         return out, stats_of(sol, solver_obj)
     return out

@@ -1,6 +1,6 @@
 """Forward processes and the dynamics they induce."""
 
-from .base import AbstractProcess
+from .base import AbstractDiffusion, AbstractProcess
 from .dynamics import Field, denoiser, probability_flow, reverse_drift
 from .paths import (
     CNF,
@@ -10,9 +10,12 @@ from .paths import (
     VPPath,
 )
 from .sde import VESDE, VPSDE, AbstractLinearSDE, AbstractSDE, SubVPSDE
+from .sphere import SphereBrownian, SphereScore
+from .sphere_paths import SphereGeodesicPath
 
 __all__ = [
     "AbstractProcess",
+    "AbstractDiffusion",
     "AbstractSDE",
     "AbstractLinearSDE",
     "VPSDE",
@@ -23,6 +26,9 @@ __all__ = [
     "CNF",
     "LinearPath",
     "VPPath",
+    "SphereBrownian",
+    "SphereScore",
+    "SphereGeodesicPath",
     "Field",
     "probability_flow",
     "denoiser",

@@ -16,6 +16,8 @@ from typing import ClassVar
 import equinox as eqx
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from ..manifolds import Euclidean, Sphere
+
 Scalar = Float[ArrayLike, ""]
 Field = Callable[[Float[Array, "*d"], Float[Array, ""]], Float[Array, "*d"]]
 
@@ -29,6 +31,13 @@ class AbstractProcess(eqx.Module):
     encoding may integrate to t_eps = 0 exactly (true for flows and CNFs, whose field is the
     velocity; false for SDEs, whose score blows up like 1/σ(t))."""
 
+    @property
+    def manifold(self) -> Euclidean | Sphere:
+        """The space the process lives on (R^d unless a process says otherwise). Samplers
+        project ODE velocities onto its tangent spaces and end states onto it, and the
+        likelihood takes the divergence on it."""
+        return Euclidean()
+
     @abc.abstractmethod
     def prior_sample(self, key: PRNGKeyArray, shape: tuple[int, ...]) -> Float[Array, "..."]:
         """Draw from the prior p_T with the given (possibly batched) shape."""
@@ -41,3 +50,17 @@ class AbstractProcess(eqx.Module):
     def ode_velocity(self, field: Field) -> Field:
         """The velocity v(x, t) = dx/dt, in forward time t, of the ODE that carries p_T back to
         the model's data distribution, built from the learned `field`."""
+
+
+class AbstractDiffusion(AbstractProcess):
+    """A process driven by `dx = f(x, t) dt + g(t) dW` (on a manifold: Brownian motion in its
+    metric, `dW` tangent). Its field is the score; `sample(method="sde")` integrates the
+    reverse-time SDE (Anderson 1982; Song et al. 2021, eq. 6; De Bortoli et al. 2022, Thm. 1)."""
+
+    @abc.abstractmethod
+    def drift(self, x: Float[Array, "*d"], t: Scalar) -> Float[Array, "*d"]:
+        """The drift f(x, t) (a tangent vector on a manifold)."""
+
+    @abc.abstractmethod
+    def diffusion(self, t: Scalar) -> Scalar:
+        """The scalar diffusion coefficient g(t)."""

@@ -7,11 +7,11 @@ the samplers integrate them in solver time s = T - t (see `sdegen.sample`).
 
 from __future__ import annotations
 
-from .base import Field
+from .base import AbstractDiffusion, Field
 from .sde import AbstractLinearSDE, AbstractSDE
 
 
-def reverse_drift(sde: AbstractSDE, score: Field) -> Field:
+def reverse_drift(sde: AbstractDiffusion, score: Field) -> Field:
     """Drift of the reverse-time SDE, dx = [f(x,t) - g(t)² ∇log p_t(x)] dt + g(t) dW̄
     (Anderson 1982; Song et al. 2021, eq. 6), in forward time t."""
 

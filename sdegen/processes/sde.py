@@ -15,10 +15,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from .base import AbstractProcess, Field, Scalar
+from .base import AbstractDiffusion, Field, Scalar
 
 
-class AbstractSDE(AbstractProcess):
+class AbstractSDE(AbstractDiffusion):
     """Forward SDE `dx = f(x, t) dt + g(t) dW`, t in [0, T] (Song et al. 2021, eq. 5). Its
     field is the score ∇ₓ log p_t(x); its generative ODE is the probability flow (eq. 13)."""
 
