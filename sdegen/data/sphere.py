@@ -44,8 +44,13 @@ def read_latlon_csv(path: str | Path) -> np.ndarray:
         raise DataError(f"earth data file not found: {path}; set data.path to the folder "
                         "holding volerup.csv, quakes_all.csv, flood.csv, fire.csv "
                         f"(here: {DEFAULT_EARTH_PATH})")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not a UTF-8 text file (byte {err.start}); expected a CSV of "
+                        "'lat,lon' rows in degrees") from None
     rows, header_seen = [], False
-    for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue

@@ -2,9 +2,9 @@
 checkpoint directories (restored by `sdegen.train.restore_verified`, which may recover by
 falling back to an intact step — never by restoring bytes that were not saved) and run
 directories given to `sdegen sample` / `sdegen evaluate` (config.yaml corrupted, checkpoints
-removed). The earth-CSV and image loaders plug in with one `FileTarget` each (writer, loader,
-corruptions such as empty file, wrong column count, non-numeric, NaN, out-of-range latitude,
-truncated image) when their branches land."""
+removed). The earth-CSV loader (`sdegen.data.sphere.read_latlon_csv`) is fuzzed with row-level
+corruptions (wrong column count, non-numeric, NaN, out-of-range latitude/longitude, empty,
+binary, missing); image loaders plug in with one `FileTarget` when they land."""
 
 import random
 import shutil
@@ -16,6 +16,7 @@ import yaml
 
 from sdegen import checkpoints as ckpt
 from sdegen import config as C
+from sdegen.data.sphere import read_latlon_csv
 from sdegen.train import init_state, restore_verified
 
 from . import fuzz
@@ -112,10 +113,52 @@ def _cli_target(tiny_run: Path, command: str) -> fuzz.FileTarget:
                            load, corruptions)
 
 
+EARTH_FIXTURE = Path(__file__).parents[1] / "data" / "quakes_tiny.csv"
+
+
+def _on_data_row(edit):
+    """Corrupt one random data row (not the comments or the header) of an earth CSV."""
+    def apply(path: Path, rng: random.Random) -> str:
+        lines = path.read_text().splitlines()
+        rows = [i for i, ln in enumerate(lines) if ln and ln[0] in "-0123456789"]
+        i = rng.choice(rows)
+        lat, lon = lines[i].split(",")
+        lines[i], what = edit(lat, lon, rng)
+        path.write_text("\n".join(lines) + "\n")
+        return f"{what} on line {i + 1}"
+    return apply
+
+
+EARTH_CORRUPTIONS = {
+    "extra_column": _on_data_row(lambda a, b, r: (f"{a},{b},{r.randrange(9)}", "3 columns")),
+    "one_column": _on_data_row(lambda a, b, r: (a, "1 column")),
+    "non_numeric": _on_data_row(lambda a, b, r: (f"{a},{r.choice(['abc', '1.2.3', '--'])}",
+                                                 "non-numeric")),
+    "nan": _on_data_row(lambda a, b, r: (f"{r.choice(['nan', 'inf', '-inf'])},{b}", "NaN/inf")),
+    "latitude_range": _on_data_row(lambda a, b, r: (f"{r.uniform(90.01, 400):.3f},{b}",
+                                                    "latitude > 90")),
+    "longitude_range": _on_data_row(lambda a, b, r: (f"{a},{-r.uniform(180.01, 720):.3f}",
+                                                     "longitude < -180")),
+    "empty": fuzz.empty,
+    "binary": lambda path, rng: path.write_bytes(
+        b"\xff\xfe" + bytes(rng.randrange(256) for _ in range(32))) or "binary bytes",
+    "delete": fuzz.delete,
+}
+
+
+def _earth_target() -> fuzz.FileTarget:
+    def make(work: Path) -> Path:
+        path = work / "quakes.csv"
+        shutil.copy(EARTH_FIXTURE, path)
+        return path
+
+    return fuzz.FileTarget("earth CSV", make, read_latlon_csv, EARTH_CORRUPTIONS)
+
+
 @pytest.fixture(scope="module")
 def targets(tiny_run):
     return [_checkpoint_target(tiny_run), _cli_target(tiny_run, "sample"),
-            _cli_target(tiny_run, "evaluate")]
+            _cli_target(tiny_run, "evaluate"), _earth_target()]
 
 
 @pytest.mark.parametrize("cases_per_corruption", [
