@@ -1,5 +1,7 @@
-"""Datasets: toy 2D (with an analytic Gaussian mixture)."""
+"""Datasets: toy 2D (with an analytic Gaussian mixture), the sphere (`sdegen.data.sphere`) and the
+embedded 8x8 digits (`sdegen.data.digits`)."""
 
+from .digits import DIGITS_LEVELS, binarize, digits_splits, load_digits
 from .reference import GridDensity, MixtureEnergy
 from .toy2d import (
     IDEAL_NLL,
@@ -11,6 +13,10 @@ from .toy2d import (
 )
 
 __all__ = [
+    "DIGITS_LEVELS",
+    "binarize",
+    "digits_splits",
+    "load_digits",
     "GaussianMixture",
     "MixtureScore",
     "MixtureEnergy",

@@ -20,6 +20,7 @@ from jaxtyping import Array, ArrayLike, Float
 
 from ..errors import DataError
 from ..vmf import VMFMixture, vmf_log_prob
+from .splits import split_indices
 
 # name -> (file, number of events); the sizes are checked on load.
 EARTH_FILES = {
@@ -98,14 +99,6 @@ def load_earth(name: str, path: str | Path = DEFAULT_EARTH_PATH) -> np.ndarray:
         raise DataError(f"{Path(path) / fname}: {latlon.shape[0]} rows, expected {expected}; "
                         "is this the benchmark file (see the data README)?")
     return latlon
-
-
-def split_indices(n: int, seed: int, fractions=(0.8, 0.1, 0.1)) -> tuple[np.ndarray, ...]:
-    """Seeded random train/val/test index split (80/10/10 by default)."""
-    perm = np.random.default_rng(seed).permutation(n)
-    n_train = int(round(fractions[0] * n))
-    n_val = int(round(fractions[1] * n))
-    return perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
 
 
 def earth_splits(
