@@ -340,14 +340,26 @@ def build_process(cfg: ProcessConfig):
         raise ConfigError(f"process: {err}") from None
 
 
-def build_field(cfg: Config, dim: int, key):
-    """The trainable field of a config (an `eqx.Module`): a score for SDEs, the velocity
-    network itself for flows and CNFs."""
+def build_data(cfg: Config):
+    """The config's dataset as a `sdegen.data.source.DataSource`."""
+    from .data import TOY_DATASETS
+    from .data.source import AnalyticSource
+
+    return AnalyticSource(TOY_DATASETS[cfg.data.name], shape=(2,))
+
+
+def build_field(cfg: Config, shape: tuple[int, ...], key):
+    """The trainable model of a config (an `eqx.Module`) for examples of `shape`: a score for
+    SDEs, the velocity network itself for flows and CNFs."""
     from .energy import DenoiserEnergy, EnergyField
     from .fields import ScoreField
     from .nets import TimeMLP
 
     m = cfg.model
+    if len(shape) != 1:
+        raise ConfigError(f"model: the MLP field takes vectors, but data.name={cfg.data.name!r} "
+                          f"has examples of shape {tuple(shape)}; choose a model for that shape")
+    (dim,) = shape
     net = TimeMLP(dim, key=key, width=m.width, depth=m.depth, n_freq=m.n_freq,
                   max_freq=m.max_freq)
     if cfg.process.kind in FLOW_KINDS:

@@ -20,7 +20,7 @@ from .errors import SolverError
 from .likelihood import log_prob
 from .metrics import sliced_wasserstein
 from .sample import sample
-from .train import data_sampler, keys, load_run
+from .train import keys, load_run
 
 
 def _config_hint(err: SolverError, section: str, keys: str) -> SolverError:
@@ -35,8 +35,9 @@ def draw(cfg: C.Config, field, n: int, key, method: str | None = None):
     s = cfg.sample
     method = method or s.method
     process = C.build_process(cfg.process)
+    shape = (n, *C.build_data(cfg).shape)
     try:
-        return sample(process, field, key=key, shape=(n, 2), method=method, rtol=s.rtol,
+        return sample(process, field, key=key, shape=shape, method=method, rtol=s.rtol,
                       atol=s.atol, num_steps=s.num_steps, snr=s.snr, n_corrector=s.n_corrector,
                       t_eps=s.t_eps, max_steps=s.max_steps if method == "ode" else None,
                       return_stats=True)
@@ -81,9 +82,10 @@ def evaluate_run(run_dir: str | Path, grid: int = 48, overrides: Sequence[str] =
     run_dir = Path(run_dir)
     cfg, field = load_run(run_dir, overrides=overrides)
     k = keys(cfg)
-    sampler = data_sampler(cfg)
+    data = C.build_data(cfg)
+    sampler = data.train_batch
     n = cfg.eval.n_test
-    test = sampler(k["test"], n)
+    test = data.test_set(k["test"], n)
     t0 = time.perf_counter()
     lp = model_log_prob(cfg, field, test)
     nll = float(-jnp.mean(lp))

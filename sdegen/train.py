@@ -24,7 +24,6 @@ from tqdm.auto import tqdm
 
 from . import checkpoints as ckpt
 from . import config as C
-from .data import TOY_DATASETS
 from .errors import ConfigError, TrainingError
 from .objectives import BATCH_OBJECTIVES, OBJECTIVES, batch_loss
 
@@ -48,7 +47,8 @@ def make_optimizer(cfg: C.TrainConfig) -> optax.GradientTransformation:
 
 
 def data_sampler(cfg: C.Config):
-    return TOY_DATASETS[cfg.data.name]
+    """`(key, n) -> batch` of training data (jit-able), from `config.build_data`."""
+    return C.build_data(cfg).train_batch
 
 
 def keys(cfg: C.Config) -> dict[str, jax.Array]:
@@ -57,8 +57,8 @@ def keys(cfg: C.Config) -> dict[str, jax.Array]:
     return dict(zip(names, jax.random.split(root, len(names)), strict=True))
 
 
-def init_state(cfg: C.Config, dim: int = 2) -> tuple[TrainState, optax.GradientTransformation]:
-    model = C.build_field(cfg, dim, keys(cfg)["init"])
+def init_state(cfg: C.Config) -> tuple[TrainState, optax.GradientTransformation]:
+    model = C.build_field(cfg, C.build_data(cfg).shape, keys(cfg)["init"])
     opt = make_optimizer(cfg.train)
     params = eqx.filter(model, eqx.is_inexact_array)
     return TrainState(model, opt.init(params), params, 0), opt

@@ -116,5 +116,5 @@ def test_config_builds_an_energy_field():
     from sdegen import config
 
     cfg = config.from_dict({}, ["model.parameterisation=energy", "model.width=8"])
-    field = config.build_field(cfg, 2, jax.random.key(0))
+    field = config.build_field(cfg, (2,), jax.random.key(0))
     assert isinstance(field, EnergyField) and isinstance(field.energy, DenoiserEnergy)

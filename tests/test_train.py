@@ -12,6 +12,7 @@ import pytest
 
 from sdegen import TrainingError
 from sdegen import config as C
+from sdegen.data import TOY_DATASETS
 from sdegen.runs import evaluate_run
 from sdegen.train import init_state, restore, train
 
@@ -64,7 +65,7 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
     error; every checkpoint written before it is intact and finite."""
     import sdegen.train as T
 
-    clean = T.TOY_DATASETS["8gaussians"]
+    clean = TOY_DATASETS["8gaussians"]
 
     def sometimes_nan(key, n):
         x = clean(key, n)

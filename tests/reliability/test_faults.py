@@ -13,6 +13,7 @@ import pytest
 from sdegen import TrainingError
 from sdegen import config as C
 from sdegen.cli import main
+from sdegen.data import TOY_DATASETS
 from sdegen.train import _truncate_metrics, init_state, restore_verified
 
 from .conftest import COUNTS, tiny_cfg
@@ -32,7 +33,7 @@ def test_skip_nonfinite_updates_then_stop_at_limit(tmp_path, monkeypatch):
     good checkpoint and the limit."""
     import sdegen.train as T
 
-    clean = T.TOY_DATASETS["8gaussians"]
+    clean = TOY_DATASETS["8gaussians"]
 
     def half_nan(key, n):
         x = clean(key, n)

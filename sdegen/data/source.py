@@ -1,0 +1,73 @@
+"""`DataSource`: what training, sampling and evaluation need of a dataset, whatever its world
+(toy 2D, the sphere, images) — a jit-able batch sampler, a held-out test set, the event shape and
+the manifold the data live on. `config.build_data` is the one place that maps `data.name` to a
+source; the training loop and the CLI see only this interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, PRNGKeyArray
+
+from ..manifolds import Euclidean
+
+
+class DataSource(eqx.Module):
+    """A dataset as the training loop sees it.
+
+    `train_batch(key, n)` is pure and jit-able (it is called inside the compiled training step);
+    `test_set(key, n)` returns up to `n` held-out examples. `shape` is one example's shape,
+    `manifold` the space it lives on (`Euclidean()` on R^d, `Sphere()` on S²)."""
+
+    shape: tuple[int, ...] = eqx.field(static=True)
+    manifold: object = eqx.field(static=True)
+
+    def train_batch(self, key: PRNGKeyArray, n: int) -> Array:
+        raise NotImplementedError
+
+    def test_set(self, key: PRNGKeyArray, n: int) -> Array:
+        raise NotImplementedError
+
+
+class AnalyticSource(DataSource):
+    """A distribution we can sample without end (toy 2D, synthetic mixtures): train and test
+    draws come from the same sampler under independent keys."""
+
+    sampler: Callable = eqx.field(static=True)
+
+    def __init__(self, sampler: Callable, shape: tuple[int, ...], manifold=None):
+        self.sampler = sampler
+        self.shape = tuple(shape)
+        self.manifold = Euclidean() if manifold is None else manifold
+
+    def train_batch(self, key, n):
+        return self.sampler(key, n)
+
+    def test_set(self, key, n):
+        return self.sampler(key, n)
+
+
+class ArraySource(DataSource):
+    """A finite dataset (earth events, images): train batches are drawn with replacement from
+    the training split; the test set is the held-out split (its first `n` examples)."""
+
+    train: Array
+    test: Array
+
+    def __init__(self, train, test, manifold=None):
+        self.train = jnp.asarray(train)
+        self.test = jnp.asarray(test)
+        self.shape = tuple(self.train.shape[1:])
+        self.manifold = Euclidean() if manifold is None else manifold
+
+    def train_batch(self, key, n):
+        idx = jax.random.randint(key, (n,), 0, self.train.shape[0])
+        return self.train[idx]
+
+    def test_set(self, key, n):
+        del key
+        return self.test[:n]
