@@ -31,10 +31,18 @@ def _positive() -> dict:
     return {"min": 0.0, "min_exclusive": True}
 
 
+TOY_NAMES = ("8gaussians", "checkerboard", "moons", "2spirals", "pinwheel", "rings", "swissroll")
+IMAGE_NAMES = ("digits",)
+
+
 @dataclass
 class DataConfig:
-    name: str = field(default="8gaussians", metadata=_choice(
-        "8gaussians", "checkerboard", "moons", "2spirals", "pinwheel", "rings", "swissroll"))
+    name: str = field(default="8gaussians", metadata=_choice(*TOY_NAMES, *IMAGE_NAMES))
+    path: str = ""
+    """Folder holding a file-based dataset (earth CSVs, MNIST idx, CIFAR-10 batches)."""
+    binarize: bool = False
+    """Images only: pixels above half range → 1, else 0 (no dequantisation), e.g. for the
+    Helmholtz machine and Bernoulli VAEs."""
 
 
 SDE_KINDS = ("vp", "subvp", "ve")
@@ -343,9 +351,20 @@ def build_process(cfg: ProcessConfig):
 def build_data(cfg: Config):
     """The config's dataset as a `sdegen.data.source.DataSource`."""
     from .data import TOY_DATASETS
-    from .data.source import AnalyticSource
+    from .data.digits import DIGITS_LEVELS, binarize, digits_splits
+    from .data.source import AnalyticSource, ArraySource, DequantizedSource
 
-    return AnalyticSource(TOY_DATASETS[cfg.data.name], shape=(2,))
+    d = cfg.data
+    if d.binarize and d.name not in IMAGE_NAMES:
+        raise ConfigError(f"data.binarize applies to images ({', '.join(IMAGE_NAMES)}), not "
+                          f"data.name={d.name}; remove it")
+    if d.name == "digits":
+        split = digits_splits(cfg.seed)
+        train, test = split["train"][0], split["test"][0]
+        if d.binarize:
+            return ArraySource(binarize(train), binarize(test))
+        return DequantizedSource(train, test, DIGITS_LEVELS)
+    return AnalyticSource(TOY_DATASETS[d.name], shape=(2,))
 
 
 def build_field(cfg: Config, shape: tuple[int, ...], key):

@@ -17,3 +17,17 @@ def test_digits_shapes_levels_and_splits():
     assert not np.array_equal(a["test"][1], digits_splits(seed=1)["test"][1])
     xb = binarize(x)
     assert set(np.unique(xb)) == {0.0, 1.0} and 0.2 < xb.mean() < 0.6
+
+
+def test_digits_source_dequantizes_within_each_level():
+    import jax
+
+    from sdegen import config as C
+
+    src = C.build_data(C.from_dict({}, ["data.name=digits"]))
+    x = np.asarray(src.test_set(jax.random.key(0), 50))
+    levels = np.asarray(src.test[:50])
+    np.testing.assert_array_equal(np.floor(x * 17).astype(int), levels)  # (k + u)/17, u in [0,1)
+    assert src.train_batch(jax.random.key(1), 7).shape == (7, 8, 8, 1)
+    binary = C.build_data(C.from_dict({}, ["data.name=digits", "data.binarize=true"]))
+    assert set(np.unique(np.asarray(binary.test_set(jax.random.key(0), 50)))) == {0.0, 1.0}

@@ -71,3 +71,29 @@ class ArraySource(DataSource):
     def test_set(self, key, n):
         del key
         return self.test[:n]
+
+
+class DequantizedSource(ArraySource):
+    """Integer-valued data (image pixels with `levels` grey levels) made continuous by uniform
+    dequantisation, x = (k + u) / levels with u ~ U[0, 1)^D (Theis, van den Oord & Bethge 2016,
+    Sec. 3.1), so values lie in [0, 1). A continuous density p on [0, 1)^D then bounds the
+    discrete log-likelihood: log P(k) ≥ E_u[log p(x)] − D log(levels).
+
+    The test set is dequantised with the key passed to `test_set`, so evaluation is seeded."""
+
+    levels: int = eqx.field(static=True)
+
+    def __init__(self, train, test, levels: int):
+        super().__init__(train, test)
+        self.levels = int(levels)
+
+    def _dequantize(self, key, k):
+        u = jax.random.uniform(key, k.shape)
+        return (k.astype(u.dtype) + u) / self.levels
+
+    def train_batch(self, key, n):
+        k1, k2 = jax.random.split(key)
+        return self._dequantize(k2, super().train_batch(k1, n))
+
+    def test_set(self, key, n):
+        return self._dequantize(key, self.test[:n])
