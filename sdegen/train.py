@@ -26,6 +26,7 @@ from . import checkpoints as ckpt
 from . import config as C
 from .errors import ConfigError, TrainingError
 from .objectives import BATCH_OBJECTIVES, OBJECTIVES, batch_loss
+from .objectives_sphere import SPHERE_OBJECTIVES
 
 RESUME_IGNORED = {"train.steps", "train.log_every", "train.ckpt_every", "train.keep",
                   "train.on_nonfinite", "train.max_skips", "sample", "eval", "out_dir"}
@@ -41,8 +42,15 @@ class TrainState:
 
 
 def make_optimizer(cfg: C.TrainConfig) -> optax.GradientTransformation:
-    """Adam (Kingma & Ba 2015) after global-norm clipping, with linear warm-up to `lr`."""
-    schedule = optax.linear_schedule(0.0, cfg.lr, max(cfg.warmup, 1))
+    """Adam (Kingma & Ba 2015) after global-norm clipping, with linear warm-up to `lr`, then
+    constant or (`lr_schedule=cosine`) cosine decay to lr/100 at `steps` (Loshchilov & Hutter
+    2017, SGDR eq. 5 without restarts; resuming with more steps stretches the decay)."""
+    warmup = max(cfg.warmup, 1)
+    if cfg.lr_schedule == "cosine":
+        schedule = optax.warmup_cosine_decay_schedule(0.0, cfg.lr, warmup,
+                                                      max(cfg.steps, warmup + 1), cfg.lr / 100)
+    else:
+        schedule = optax.linear_schedule(0.0, cfg.lr, warmup)
     return optax.chain(optax.clip_by_global_norm(cfg.grad_clip), optax.adam(schedule))
 
 
@@ -67,6 +75,10 @@ def init_state(cfg: C.Config) -> tuple[TrainState, optax.GradientTransformation]
 def make_loss(cfg: C.ObjectiveConfig, process):
     """`loss(field, x0_batch, key) -> scalar` for the config's objective."""
     o = cfg
+    if o.kind in SPHERE_OBJECTIVES:
+        objective = SPHERE_OBJECTIVES[o.kind]
+        return lambda field, x0, key: batch_loss(objective, process, field, x0, key,
+                                                 t_eps=o.t_eps)
     if o.kind in ("dsm", "ssm"):
         kwargs = dict(t_eps=o.t_eps, weighting=o.weighting)
     elif o.kind == "maxlik":
