@@ -118,7 +118,7 @@ def samples_scatter(x: np.ndarray, path: str | Path, *, title: str = "") -> Path
     return _save(fig, path)
 
 
-def sphere_maps(rows, lon: np.ndarray, lat: np.ndarray, path: str | Path, *,
+def sphere_maps(rows, lon: np.ndarray | None, lat: np.ndarray | None, path: str | Path, *,
                 points_label: str = "data") -> Path:
     """Mollweide maps, one row per dataset: its points (lat/lon degrees), then each model's log
     density on the (lat, lon) radian grid. `rows` = [(title, latlon_deg, [(model, logp)])]."""
