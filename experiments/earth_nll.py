@@ -25,8 +25,12 @@ Models (all selected on the validation split only):
 - `vmf_mixture`: vMF mixture by EM, K ∈ {5, 10, 20, 50, 100, 200}, κ cap 1e4;
 - `rfm`: Riemannian flow matching (geodesic paths, uniform prior), `TangentMLP` velocity;
 - `rsgm`: Brownian motion on S^2 + Riemannian denoising score matching, `SphereScore`;
-  both evaluated with the exact Riemannian-divergence likelihood (`sdegen.log_prob`,
-  t_eps = 1e-3, rtol = atol = 1e-4), best validation checkpoint of `n_evals` evaluations.
+  both trained by `sdegen.train.train` from `configs/sphere/{rfm,rsgm}_<dataset>.yaml` (seed,
+  protocol, data path, steps and batch size overridden; tangent MLP 4×256 sin with 128 random
+  Fourier features of x at scale 32, Adam 1e-3 with cosine decay, EMA 0.999), evaluated with
+  the exact Riemannian-divergence likelihood (`sdegen.runs.model_log_prob`, t_eps = 1e-3,
+  rtol = atol = 1e-4) of the EMA checkpoint with the best validation NLL among `n_evals`.
+  Run directories land in `OUT/earth_nll/runs/` (a rerun with the same settings reuses them).
 
 Outputs in `OUT/earth_nll/`: `metrics.json` (every run: NLL, selected hyper-parameters, wall
 time), `nll_table.md` (mean ± std over seeds, beside the published numbers), `maps_*.png`
@@ -36,8 +40,9 @@ time), `nll_table.md` (mean ± std over seeds, beside the published numbers), `m
         [--models vmf_kde,vmf_kde2,vmf_mixture,rfm,rsgm] [--datasets volcano,...]
         [--steps N] [--seeds N] [--evals N]
 
-`--small`: one seed, protocol A and B, all baselines, deep models 150 steps on a test subset
-(a smoke test; its deep-model numbers mean nothing).
+`--small`: one seed, protocol A and B, all baselines on all four datasets, deep models 100 steps
+on Earthquake only with 200 validation/test points (a smoke test; its deep-model numbers mean
+nothing).
 """
 
 from __future__ import annotations
@@ -212,6 +217,8 @@ def maps(fitted, names, protocol, models, path: Path, n_lat: int = 90) -> Path:
     rows = []
     for n in names:
         have = [m for m in models if (n, protocol, m) in fitted]
+        if not have:
+            continue
         dens = [(m, np.asarray(fitted[(n, protocol, m)][0](jnp.asarray(grid.reshape(-1, 3))))
                  .reshape(grid.shape[:2])) for m in have]
         rows.append((LABELS[n], unit_to_latlon(fitted[(n, protocol, have[0])][1]), dens))
