@@ -43,6 +43,12 @@ class DataConfig:
     binarize: bool = False
     """Images only: pixels above half range → 1, else 0 (no dequantisation), e.g. for the
     Helmholtz machine and Bernoulli VAEs."""
+    conditional: bool = False
+    """Images only: batches are (x, label) pairs, for class-conditional score models (label
+    dropout, `objective.label_dropout`) and `objective.kind=classifier`."""
+    holdout: int = field(default=-1, metadata={"min": -1})
+    """Images only: leave this class out of the training split (-1: none), e.g. digits 0–8 for
+    anomaly detection of 9s."""
 
 
 SDE_KINDS = ("vp", "subvp", "ve")
@@ -75,7 +81,10 @@ class ModelConfig:
 
 @dataclass
 class ObjectiveConfig:
-    kind: str = field(default="dsm", metadata=_choice("dsm", "ssm", "fm", "ot_cfm", "maxlik"))
+    kind: str = field(default="dsm", metadata=_choice("dsm", "ssm", "fm", "ot_cfm", "maxlik",
+                                                      "classifier"))
+    """classifier: a noise-conditioned classifier p(y | x_t, t) (`sdegen.guidance`), on
+    labelled data (`data.conditional=true`), for classifier guidance and feature distances."""
     weighting: str = field(default="song", metadata=_choice("song", "likelihood", "likelihood_is"))
     t_eps: float = field(default=1e-5, metadata={"min": 0.0, "max": 0.5})
     trace: str = field(default="hutchinson", metadata=_choice("hutchinson", "exact"))
@@ -86,6 +95,9 @@ class ObjectiveConfig:
     """maxlik: RNODE Jacobian-Frobenius weight λ_J (Finlay et al. 2020)."""
     train_tol: float = field(default=1e-3, metadata=_positive())
     """maxlik: rtol = atol of the training solve."""
+    label_dropout: float = field(default=0.1, metadata={"min": 0.0, "max": 1.0})
+    """dsm with data.conditional: probability of training on the null label (classifier-free
+    guidance, Ho & Salimans 2022)."""
 
 
 @dataclass
@@ -276,6 +288,14 @@ def check_consistency(cfg: Config) -> Config:
     if kind in FLOW_KINDS and cfg.sample.method != "ode":
         raise ConfigError(f"sample.method={cfg.sample.method} needs an SDE; process.kind={kind} "
                           "has only an ODE: set sample.method=ode")
+    if (cfg.data.conditional or cfg.data.holdout >= 0) and cfg.data.name not in IMAGE_NAMES:
+        raise ConfigError(f"data.conditional and data.holdout apply to labelled images "
+                          f"({', '.join(IMAGE_NAMES)}), not data.name={cfg.data.name}")
+    if cfg.data.conditional and obj not in ("dsm", "classifier"):
+        raise ConfigError(f"data.conditional=true trains with labels: objective.kind must be dsm "
+                          f"or classifier, got {obj}")
+    if obj == "classifier" and not cfg.data.conditional:
+        raise ConfigError("objective.kind=classifier needs labels: set data.conditional=true")
     singular = kind in SDE_KINDS or (kind == "flow_vp" and obj in PATH_OBJECTIVES)
     for key, value in (("objective.t_eps", cfg.objective.t_eps),
                        ("sample.t_eps", cfg.sample.t_eps), ("eval.t_eps", cfg.eval.t_eps)):
@@ -352,7 +372,7 @@ def build_data(cfg: Config):
     """The config's dataset as a `sdegen.data.source.DataSource`."""
     from .data import TOY_DATASETS
     from .data.digits import DIGITS_LEVELS, binarize, digits_splits
-    from .data.source import AnalyticSource, ArraySource, DequantizedSource
+    from .data.source import AnalyticSource, ArraySource, DequantizedSource, LabelledSource
 
     d = cfg.data
     if d.binarize and d.name not in IMAGE_NAMES:
@@ -360,7 +380,13 @@ def build_data(cfg: Config):
                           f"data.name={d.name}; remove it")
     if d.name == "digits":
         split = digits_splits(cfg.seed)
-        train, test = split["train"][0], split["test"][0]
+        (train, train_y), (test, test_y) = split["train"], split["test"]
+        if d.holdout >= 0:
+            train, train_y = train[train_y != d.holdout], train_y[train_y != d.holdout]
+        if d.conditional:
+            x_tr, x_te = (binarize(train), binarize(test)) if d.binarize else (train, test)
+            return LabelledSource(x_tr, train_y, x_te, test_y,
+                                  0 if d.binarize else DIGITS_LEVELS, 10)
         if d.binarize:
             return ArraySource(binarize(train), binarize(test))
         return DequantizedSource(train, test, DIGITS_LEVELS)
@@ -375,6 +401,15 @@ def build_field(cfg: Config, shape: tuple[int, ...], key):
     from .nets import TimeMLP
 
     m = cfg.model
+    if cfg.data.conditional:
+        from .nets import ClassTimeMLP, TimeClassifier
+
+        k = build_data(cfg).num_classes
+        kw = dict(key=key, width=m.width, depth=m.depth, n_freq=m.n_freq, max_freq=m.max_freq)
+        if cfg.objective.kind == "classifier":
+            return TimeClassifier(tuple(shape), k, **kw)
+        return ScoreField(ClassTimeMLP(tuple(shape), k, **kw), build_process(cfg.process),
+                          m.parameterisation)
     if len(shape) != 1:
         raise ConfigError(f"model: the MLP field takes vectors, but data.name={cfg.data.name!r} "
                           f"has examples of shape {tuple(shape)}; choose a model for that shape")

@@ -77,7 +77,7 @@ class ReverseDiffusionLangevin(diffrax.AbstractItoSolver):
         return terms.vf(t0, y0, args)
 
 
-class Replacement(diffrax.AbstractSolver):
+class Replacement(diffrax.AbstractItoSolver):
     """Any fixed-step sampler followed, after every step, by the *replacement* of the observed
     coordinates (mask = 1) with a fresh draw of the forward-noised observation at the new time,
     x_t[Ω] = α(t) y[Ω] + σ(t) z (Song et al. 2021, App. I.2, "imputation": the reverse SDE of

@@ -64,9 +64,20 @@ def init_state(cfg: C.Config) -> tuple[TrainState, optax.GradientTransformation]
     return TrainState(model, opt.init(params), params, 0), opt
 
 
-def make_loss(cfg: C.ObjectiveConfig, process):
-    """`loss(field, x0_batch, key) -> scalar` for the config's objective."""
+def make_loss(cfg: C.ObjectiveConfig, process, num_classes: int | None = None):
+    """`loss(field, x0_batch, key) -> scalar` for the config's objective. With `num_classes`
+    the batches are (x, label) pairs: `dsm` trains a class-conditional score with label dropout
+    (null label = `num_classes`), `classifier` a noise-conditioned classifier."""
     o = cfg
+    if num_classes is not None:
+        from .guidance import batch_conditional_loss, classifier_loss, conditional_dsm_loss
+
+        if o.kind == "classifier":
+            return lambda model, batch, key: batch_conditional_loss(
+                classifier_loss, process, model, batch, key, t_eps=o.t_eps)
+        return lambda model, batch, key: batch_conditional_loss(
+            conditional_dsm_loss, process, model, batch, key, null=num_classes,
+            p_uncond=o.label_dropout, t_eps=o.t_eps, weighting=o.weighting)
     if o.kind in ("dsm", "ssm"):
         kwargs = dict(t_eps=o.t_eps, weighting=o.weighting)
     elif o.kind == "maxlik":
@@ -200,7 +211,8 @@ def train(cfg: C.Config, *, progress: bool = True) -> Path:
     mngr = ckpt.manager(ckpt_dir, cfg.train.keep)
 
     process = C.build_process(cfg.process)
-    loss_of = make_loss(cfg.objective, process)
+    loss_of = make_loss(cfg.objective, process,
+                        getattr(C.build_data(cfg), "num_classes", None))
     sampler = data_sampler(cfg)
     k = keys(cfg)
     batch_size, decay = cfg.train.batch_size, cfg.train.ema_decay
