@@ -82,14 +82,15 @@ class TweedieConditionalScore(eqx.Module):
     """Score of x_t given the observation x0(Ω) = y (see the module docstring, "tweedie"):
     s(x, t) + J_Dᵀ C_ΩΩ⁻¹ (y − D(x))_Ω, with D the denoiser of `score`, J_D = ∂D/∂x and
     C = (σ(t)²/α(t)) J_D the Tweedie posterior covariance (symmetrised, held constant in the
-    gradient as in Boys et al. 2023, Sec. 3.2). `jitter` adds jitter·σ²/α² to the diagonal of
-    C_ΩΩ, a guard against a learned J_D that is not positive definite."""
+    gradient as in Boys et al. 2023, Sec. 3.2). The eigenvalues of C_ΩΩ are floored at
+    jitter·σ²/α² (σ²/α² is the prior-free posterior variance), a guard against a learned J_D
+    that is not positive definite; `jitter=0` keeps the exact Gaussian answer."""
 
     process: AbstractLinearSDE
     score: Field
     y: Float[Array, "*d"]
     mask: Bool[Array, "*d"]
-    jitter: float = eqx.field(static=True, default=1e-3)
+    jitter: float = eqx.field(static=True, default=0.05)
 
     def __call__(self, x: Float[Array, "*d"], t: Float[ArrayLike, ""]) -> Float[Array, "*d"]:
         shape = x.shape
@@ -103,8 +104,10 @@ class TweedieConditionalScore(eqx.Module):
         a, s = self.process.alpha(t), self.process.std(t)
         C = (s**2 / a) * 0.5 * (J + J.T)
         m = self.mask.reshape(-1).astype(x.dtype)
-        A = (m[:, None] * m[None, :]) * C + jnp.diag(1.0 - m + m * self.jitter * s**2 / a**2)
-        u = jnp.linalg.solve(A, m * (self.y.reshape(-1).astype(x.dtype) - d))
+        A = (m[:, None] * m[None, :]) * C + jnp.diag(1.0 - m)  # [[C_ΩΩ, 0], [0, I]]
+        lam, V = jnp.linalg.eigh(A)
+        lam = jnp.maximum(lam, self.jitter * s**2 / a**2)
+        u = V @ ((V.T @ (m * (self.y.reshape(-1).astype(x.dtype) - d))) / lam)
         return self.score(x, t) + (J.T @ u).reshape(shape)
 
 
@@ -118,7 +121,7 @@ def inpaint(
     n: int,
     method: str = "replace",
     sampler: str = "sde",
-    jitter: float = 1e-3,
+    jitter: float = 0.05,
     **sample_kwargs,
 ) -> Float[Array, "n *d"]:
     """`n` completions of ONE observation `y` (its values off the mask are ignored) under the
