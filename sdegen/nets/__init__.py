@@ -2,5 +2,6 @@
 
 from .mlp import FourierTime, TimeMLP
 from .tangent import TangentMLP
+from .unet import UNet
 
-__all__ = ["FourierTime", "TimeMLP", "TangentMLP"]
+__all__ = ["FourierTime", "TimeMLP", "TangentMLP", "UNet"]
