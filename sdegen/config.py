@@ -117,6 +117,9 @@ class TrainConfig:
     """What a non-finite loss/gradient does: stop the run, or skip that update."""
     max_skips: int = field(default=10, metadata={"min": 0})
     """With on_nonfinite=skip: stop after this many skipped updates in a row."""
+    devices: int = field(default=0, metadata={"min": 0})
+    """Data-parallel training over this many devices (0: all visible devices; 1: one device):
+    the batch is sharded over a 1-D `jax.sharding.Mesh`, parameters replicated."""
 
 
 @dataclass

@@ -47,7 +47,7 @@ def test_logit_transform_logdet_matches_jacobian():
     x = jax.random.uniform(jax.random.key(1), (2, 2, 2))
     for alpha in (0.05, 1e-6):
         y, logdet = logit_transform(x, alpha)
-        jac = jax.jacobian(lambda x: logit_transform(x, alpha)[0])(x).reshape(8, 8)
+        jac = jax.jacobian(lambda x, a=alpha: logit_transform(x, a)[0])(x).reshape(8, 8)
         sign, want = jnp.linalg.slogdet(jac)
         assert sign == 1
         np.testing.assert_allclose(logdet, want, rtol=1e-10)
