@@ -3,5 +3,6 @@
 from .classifier import ClassTimeMLP, TimeClassifier
 from .mlp import FourierTime, TimeMLP
 from .tangent import TangentMLP
+from .unet import UNet
 
-__all__ = ["FourierTime", "TimeMLP", "TangentMLP", "ClassTimeMLP", "TimeClassifier"]
+__all__ = ["FourierTime", "TimeMLP", "TangentMLP", "UNet", "ClassTimeMLP", "TimeClassifier"]
