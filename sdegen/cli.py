@@ -13,12 +13,33 @@ def _cmd_train(args) -> None:
     from . import config as C
     from .train import train
 
+    if args.distributed:
+        _init_distributed()
     target = Path(args.config)
     if target.is_dir():  # resume a run directory with its own config
         cfg = C.load(target / "config.yaml", [f"out_dir={target}", *args.overrides])
     else:
         cfg = C.load(target, args.overrides)
     train(cfg, progress=not args.no_progress)
+
+
+def _init_distributed() -> None:
+    """`jax.distributed.initialize()` for multi-host data-parallel training: the coordinator
+    comes from JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID, or is detected
+    on SLURM, Open MPI and Cloud TPU pods (see the README)."""
+    import jax
+
+    from .errors import ConfigError
+
+    try:
+        jax.distributed.initialize()
+    except (RuntimeError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"--distributed: jax.distributed.initialize() failed ({first}); set "
+                          "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID, or "
+                          "run under SLURM/MPI/a TPU pod") from None
+    print(f"process {jax.process_index()} of {jax.process_count()}: "
+          f"{jax.device_count()} devices in all")
 
 
 def _cmd_sample(args) -> None:
@@ -65,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("overrides", nargs="*", default=[],
                    help="dotted key=value, e.g. train.steps=2000")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    t.add_argument("--distributed", action="store_true",
+                   help="multi-host: call jax.distributed.initialize() first (see README)")
     t.set_defaults(func=_cmd_train)
     s = sub.add_parser("sample", help="draw samples from a trained run")
     s.add_argument("run_dir")

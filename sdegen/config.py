@@ -32,7 +32,7 @@ def _positive() -> dict:
 
 
 TOY_NAMES = ("8gaussians", "checkerboard", "moons", "2spirals", "pinwheel", "rings", "swissroll")
-IMAGE_NAMES = ("digits",)
+IMAGE_NAMES = ("digits", "mnist", "cifar10")
 
 
 @dataclass
@@ -43,6 +43,12 @@ class DataConfig:
     binarize: bool = False
     """Images only: pixels above half range → 1, else 0 (no dequantisation), e.g. for the
     Helmholtz machine and Bernoulli VAEs."""
+    conditional: bool = False
+    """Images only: batches are (x, label) pairs, for class-conditional score models (label
+    dropout, `objective.label_dropout`) and `objective.kind=classifier`."""
+    holdout: int = field(default=-1, metadata={"min": -1})
+    """Images only: leave this class out of the training split (-1: none), e.g. digits 0–8 for
+    anomaly detection of 9s."""
 
 
 SDE_KINDS = ("vp", "subvp", "ve")
@@ -64,18 +70,35 @@ class ProcessConfig:
 
 @dataclass
 class ModelConfig:
+    kind: str = field(default="mlp", metadata=_choice("mlp", "unet"))
+    """mlp: `nets.TimeMLP` on vectors; unet: `nets.UNet` on (H, W, C) images."""
     width: int = field(default=128, metadata=_positive())
     depth: int = field(default=3, metadata=_positive())
     n_freq: int = field(default=16, metadata=_positive())
     max_freq: float = field(default=64.0, metadata=_positive())
-    parameterisation: str = field(default="noise", metadata=_choice("noise", "score", "energy"))
-    """noise / score: `fields.ScoreField`; energy: `energy.EnergyField` of the scalar
+    parameterisation: str = field(default="noise",
+                                  metadata=_choice("noise", "score", "edm", "energy"))
+    """noise / score / edm: `fields.ScoreField`; energy: `energy.EnergyField` of the scalar
     `energy.DenoiserEnergy` (score = −∇E, so MCMC, tempering and composition apply)."""
+    sigma_data: float = field(default=0.5, metadata=_positive())
+    """edm: the data standard deviation σ_d of Karras et al. (2022) preconditioning."""
+    channels: int = field(default=16, metadata=_positive())
+    """unet: base channel count (times each of channel_mults per resolution level)."""
+    channel_mults: list = field(default_factory=lambda: [1, 1])
+    """unet: channel multiplier per resolution level (each level after the first halves H, W)."""
+    num_res_blocks: int = field(default=1, metadata=_positive())
+    attn_resolutions: list = field(default_factory=lambda: [4])
+    """unet: spatial sizes (H at that level) with self-attention."""
+    num_classes: int = field(default=0, metadata={"min": 0})
+    """unet: > 0 adds a label embedding (labels 0..num_classes−1, plus a null label)."""
 
 
 @dataclass
 class ObjectiveConfig:
-    kind: str = field(default="dsm", metadata=_choice("dsm", "ssm", "fm", "ot_cfm", "maxlik"))
+    kind: str = field(default="dsm", metadata=_choice("dsm", "ssm", "fm", "ot_cfm", "maxlik",
+                                                      "classifier"))
+    """classifier: a noise-conditioned classifier p(y | x_t, t) (`sdegen.guidance`), on
+    labelled data (`data.conditional=true`), for classifier guidance and feature distances."""
     weighting: str = field(default="song", metadata=_choice("song", "likelihood", "likelihood_is"))
     t_eps: float = field(default=1e-5, metadata={"min": 0.0, "max": 0.5})
     trace: str = field(default="hutchinson", metadata=_choice("hutchinson", "exact"))
@@ -86,6 +109,9 @@ class ObjectiveConfig:
     """maxlik: RNODE Jacobian-Frobenius weight λ_J (Finlay et al. 2020)."""
     train_tol: float = field(default=1e-3, metadata=_positive())
     """maxlik: rtol = atol of the training solve."""
+    label_dropout: float = field(default=0.1, metadata={"min": 0.0, "max": 1.0})
+    """dsm with data.conditional: probability of training on the null label (classifier-free
+    guidance, Ho & Salimans 2022)."""
 
 
 @dataclass
@@ -103,6 +129,9 @@ class TrainConfig:
     """What a non-finite loss/gradient does: stop the run, or skip that update."""
     max_skips: int = field(default=10, metadata={"min": 0})
     """With on_nonfinite=skip: stop after this many skipped updates in a row."""
+    devices: int = field(default=0, metadata={"min": 0})
+    """Data-parallel training over this many devices (0: all visible devices; 1: one device):
+    the batch is sharded over a 1-D `jax.sharding.Mesh`, parameters replicated."""
 
 
 @dataclass
@@ -276,6 +305,14 @@ def check_consistency(cfg: Config) -> Config:
     if kind in FLOW_KINDS and cfg.sample.method != "ode":
         raise ConfigError(f"sample.method={cfg.sample.method} needs an SDE; process.kind={kind} "
                           "has only an ODE: set sample.method=ode")
+    if (cfg.data.conditional or cfg.data.holdout >= 0) and cfg.data.name not in IMAGE_NAMES:
+        raise ConfigError(f"data.conditional and data.holdout apply to labelled images "
+                          f"({', '.join(IMAGE_NAMES)}), not data.name={cfg.data.name}")
+    if cfg.data.conditional and obj not in ("dsm", "classifier"):
+        raise ConfigError(f"data.conditional=true trains with labels: objective.kind must be dsm "
+                          f"or classifier, got {obj}")
+    if obj == "classifier" and not cfg.data.conditional:
+        raise ConfigError("objective.kind=classifier needs labels: set data.conditional=true")
     singular = kind in SDE_KINDS or (kind == "flow_vp" and obj in PATH_OBJECTIVES)
     for key, value in (("objective.t_eps", cfg.objective.t_eps),
                        ("sample.t_eps", cfg.sample.t_eps), ("eval.t_eps", cfg.eval.t_eps)):
@@ -352,7 +389,7 @@ def build_data(cfg: Config):
     """The config's dataset as a `sdegen.data.source.DataSource`."""
     from .data import TOY_DATASETS
     from .data.digits import DIGITS_LEVELS, binarize, digits_splits
-    from .data.source import AnalyticSource, ArraySource, DequantizedSource
+    from .data.source import AnalyticSource, ArraySource, DequantizedSource, LabelledSource
 
     d = cfg.data
     if d.binarize and d.name not in IMAGE_NAMES:
@@ -360,11 +397,76 @@ def build_data(cfg: Config):
                           f"data.name={d.name}; remove it")
     if d.name == "digits":
         split = digits_splits(cfg.seed)
-        train, test = split["train"][0], split["test"][0]
+        (train, train_y), (test, test_y) = split["train"], split["test"]
+        if d.holdout >= 0:
+            train, train_y = train[train_y != d.holdout], train_y[train_y != d.holdout]
+        if d.conditional:
+            x_tr, x_te = (binarize(train), binarize(test)) if d.binarize else (train, test)
+            return LabelledSource(x_tr, train_y, x_te, test_y,
+                                  0 if d.binarize else DIGITS_LEVELS, 10)
         if d.binarize:
             return ArraySource(binarize(train), binarize(test))
         return DequantizedSource(train, test, DIGITS_LEVELS)
+    if d.name in ("mnist", "cifar10"):
+        from .data.images import IMAGE_LEVELS, load_cifar10, load_mnist
+
+        if not d.path:
+            raise ConfigError(f"data.name={d.name} reads files: set data.path to the folder "
+                              f"holding them (see sdegen/data/images.py for the layout)")
+        split = (load_mnist if d.name == "mnist" else load_cifar10)(d.path)
+        train, test = split["train"][0], split["test"][0]
+        if d.binarize:
+            half = IMAGE_LEVELS // 2 - 1
+            return ArraySource(binarize(train, half), binarize(test, half))
+        return DequantizedSource(train, test, IMAGE_LEVELS)
     return AnalyticSource(TOY_DATASETS[d.name], shape=(2,))
+
+
+def _int_list(key: str, value: list) -> tuple[int, ...]:
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+        raise ConfigError(f"config key '{key}' must be a list of positive integers, got "
+                          f"{value!r}; e.g. [1, 2]")
+    return tuple(value)
+
+
+def _build_net(cfg: Config, shape: tuple[int, ...], key):
+    from .nets import ClassTimeMLP, TimeClassifier, TimeMLP, UNet
+
+    m = cfg.model
+    if cfg.data.conditional:  # labelled batches: a classifier, or a class-conditional field
+        k = build_data(cfg).num_classes
+        kw = dict(key=key, width=m.width, depth=m.depth, n_freq=m.n_freq, max_freq=m.max_freq)
+        if cfg.objective.kind == "classifier":
+            if m.kind != "mlp":
+                raise ConfigError("objective.kind=classifier trains an MLP classifier; set "
+                                  "model.kind=mlp")
+            return TimeClassifier(tuple(shape), k, **kw)
+        if m.kind == "mlp":
+            return ClassTimeMLP(tuple(shape), k, **kw)
+        if m.num_classes != k:
+            raise ConfigError(f"data.conditional=true with {k} classes needs "
+                              f"model.num_classes={k}, got {m.num_classes}")
+    if m.kind == "unet":
+        if len(shape) != 3:
+            raise ConfigError(f"model.kind=unet takes images (H, W, C), but data.name="
+                              f"{cfg.data.name!r} has examples of shape {tuple(shape)}; use "
+                              "model.kind=mlp")
+        mults = _int_list("model.channel_mults", m.channel_mults)
+        if not mults:
+            raise ConfigError("config key 'model.channel_mults' must not be empty; e.g. [1, 2]")
+        try:
+            return UNet(shape, key=key, channels=m.channels, channel_mults=mults,
+                        num_res_blocks=m.num_res_blocks,
+                        attn_resolutions=_int_list("model.attn_resolutions", m.attn_resolutions),
+                        num_classes=m.num_classes, n_freq=m.n_freq, max_freq=m.max_freq)
+        except ValueError as err:
+            raise ConfigError(f"model: {err}") from None
+    if len(shape) != 1:
+        raise ConfigError(f"model: the MLP field takes vectors, but data.name={cfg.data.name!r} "
+                          f"has examples of shape {tuple(shape)}; set model.kind=unet for images")
+    (dim,) = shape
+    return TimeMLP(dim, key=key, width=m.width, depth=m.depth, n_freq=m.n_freq,
+                   max_freq=m.max_freq)
 
 
 def build_field(cfg: Config, shape: tuple[int, ...], key):
@@ -372,17 +474,11 @@ def build_field(cfg: Config, shape: tuple[int, ...], key):
     SDEs, the velocity network itself for flows and CNFs."""
     from .energy import DenoiserEnergy, EnergyField
     from .fields import ScoreField
-    from .nets import TimeMLP
 
     m = cfg.model
-    if len(shape) != 1:
-        raise ConfigError(f"model: the MLP field takes vectors, but data.name={cfg.data.name!r} "
-                          f"has examples of shape {tuple(shape)}; choose a model for that shape")
-    (dim,) = shape
-    net = TimeMLP(dim, key=key, width=m.width, depth=m.depth, n_freq=m.n_freq,
-                  max_freq=m.max_freq)
-    if cfg.process.kind in FLOW_KINDS:
+    net = _build_net(cfg, shape, key)
+    if cfg.process.kind in FLOW_KINDS or cfg.objective.kind == "classifier":
         return net
     if m.parameterisation == "energy":
         return EnergyField(DenoiserEnergy(net, build_process(cfg.process)))
-    return ScoreField(net, build_process(cfg.process), m.parameterisation)
+    return ScoreField(net, build_process(cfg.process), m.parameterisation, m.sigma_data)

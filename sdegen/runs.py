@@ -17,6 +17,7 @@ from . import config as C
 from . import plot
 from .data import IDEAL_NLL
 from .errors import SolverError
+from .image_eval import evaluate_images
 from .likelihood import log_prob
 from .metrics import sliced_wasserstein
 from .sample import sample
@@ -69,8 +70,11 @@ def sample_run(run_dir: str | Path, n: int | None = None, method: str | None = N
     wall = time.perf_counter() - t0
     out = run_dir / "samples.npz"
     np.savez(out, x=np.asarray(x), method=method, nfe=stats.nfe)
-    png = plot.samples_scatter(np.asarray(x), run_dir / "samples.png",
-                               title=f"{cfg.name}: {n} samples, method={method}, NFE={stats.nfe}")
+    title = f"{cfg.name}: {n} samples, method={method}, NFE={stats.nfe}"
+    if cfg.data.name in C.IMAGE_NAMES:
+        png = plot.image_grid(np.asarray(x)[:100], run_dir / "samples.png", title=title)
+    else:
+        png = plot.samples_scatter(np.asarray(x), run_dir / "samples.png", title=title)
     print(f"{n} samples ({method}, NFE {stats.nfe}, {wall:.1f} s) -> {out} and {png}")
     return out
 
@@ -82,6 +86,9 @@ def evaluate_run(run_dir: str | Path, grid: int = 48, overrides: Sequence[str] =
     run_dir = Path(run_dir)
     cfg, field = load_run(run_dir, overrides=overrides)
     k = keys(cfg)
+    if cfg.data.name in C.IMAGE_NAMES:
+        return evaluate_images(cfg, field, run_dir, test_key=k["test"], eval_key=k["eval"],
+                               draw=draw)
     data = C.build_data(cfg)
     sampler = data.train_batch
     n = cfg.eval.n_test
