@@ -49,11 +49,15 @@ SDE_KINDS = ("vp", "subvp", "ve")
 FLOW_KINDS = ("flow_linear", "flow_vp", "cnf")
 """Process kinds: SDEs (score field) and velocity processes (the field is the velocity)."""
 PATH_OBJECTIVES = ("fm", "ot_cfm")
+FAMILY_OBJECTIVES = {"vae": ("elbo", "iwae"), "helmholtz": ("wake_sleep",), "gan": ("gan",)}
+"""The classic families (`sdegen.families`): model.kind -> the objectives that train it. They
+have no forward process (process.kind=none) and generate by ancestral sampling."""
 
 
 @dataclass
 class ProcessConfig:
-    kind: str = field(default="vp", metadata=_choice(*SDE_KINDS, *FLOW_KINDS))
+    kind: str = field(default="vp", metadata=_choice(*SDE_KINDS, *FLOW_KINDS, "none"))
+    """none: no forward process, for the classic families (model.kind=vae|helmholtz|gan)."""
     beta_min: float = field(default=0.1, metadata=_positive())
     beta_max: float = field(default=20.0, metadata=_positive())
     sigma_min: float = field(default=0.01, metadata=_positive())
@@ -64,18 +68,26 @@ class ProcessConfig:
 
 @dataclass
 class ModelConfig:
+    kind: str = field(default="mlp", metadata=_choice("mlp", *FAMILY_OBJECTIVES))
+    """mlp: a time-conditioned MLP field (images are flattened); vae, helmholtz, gan: the
+    classic families of `sdegen.families` (their MLPs use width, depth and latent_dim)."""
     width: int = field(default=128, metadata=_positive())
     depth: int = field(default=3, metadata=_positive())
     n_freq: int = field(default=16, metadata=_positive())
     max_freq: float = field(default=64.0, metadata=_positive())
     parameterisation: str = field(default="noise", metadata=_choice("noise", "score", "energy"))
+    latent_dim: int = field(default=8, metadata=_positive())
+    """vae, gan: latent dimension; helmholtz: units in the top binary layer."""
+    decoder: str = field(default="gaussian", metadata=_choice("gaussian", "bernoulli"))
+    """vae: p(x | z); bernoulli needs binary data (data.binarize=true)."""
     """noise / score: `fields.ScoreField`; energy: `energy.EnergyField` of the scalar
     `energy.DenoiserEnergy` (score = −∇E, so MCMC, tempering and composition apply)."""
 
 
 @dataclass
 class ObjectiveConfig:
-    kind: str = field(default="dsm", metadata=_choice("dsm", "ssm", "fm", "ot_cfm", "maxlik"))
+    kind: str = field(default="dsm", metadata=_choice(
+        "dsm", "ssm", "fm", "ot_cfm", "maxlik", "elbo", "iwae", "wake_sleep", "gan"))
     weighting: str = field(default="song", metadata=_choice("song", "likelihood", "likelihood_is"))
     t_eps: float = field(default=1e-5, metadata={"min": 0.0, "max": 0.5})
     trace: str = field(default="hutchinson", metadata=_choice("hutchinson", "exact"))
@@ -86,6 +98,10 @@ class ObjectiveConfig:
     """maxlik: RNODE Jacobian-Frobenius weight λ_J (Finlay et al. 2020)."""
     train_tol: float = field(default=1e-3, metadata=_positive())
     """maxlik: rtol = atol of the training solve."""
+    k: int = field(default=8, metadata=_positive())
+    """iwae: importance samples per example in the training bound."""
+    r1: float = field(default=1.0, metadata={"min": 0.0})
+    """gan: weight γ of the R1 penalty on real data (Mescheder et al. 2018)."""
 
 
 @dataclass
@@ -129,6 +145,8 @@ class EvalConfig:
     max_steps: int = field(default=16_384, metadata=_positive())
     """Step limit of the likelihood ODE solve."""
     use_ema: bool = True
+    k: int = field(default=512, metadata=_positive())
+    """vae, helmholtz: importance samples of the test log-likelihood estimate."""
 
 
 @dataclass
@@ -263,6 +281,9 @@ def check_consistency(cfg: Config) -> Config:
     """Errors for keys that are valid alone but not together (objective vs process kind,
     t_eps = 0 where the field is singular, stochastic samplers for ODE-only processes)."""
     kind, obj = cfg.process.kind, cfg.objective.kind
+    _check_family(cfg)
+    if kind == "none":
+        return cfg
     if obj in ("dsm", "ssm") and kind not in SDE_KINDS:
         raise ConfigError(f"objective.kind={obj} trains a score and needs an SDE process "
                           f"({', '.join(SDE_KINDS)}), got process.kind={kind}; for {kind} use "
@@ -283,6 +304,33 @@ def check_consistency(cfg: Config) -> Config:
             raise ConfigError(f"config key '{key}' must be > 0 for process.kind={kind} (its "
                               "field is singular at t = 0); e.g. 1e-5")
     return cfg
+
+
+def _check_family(cfg: Config) -> None:
+    """A classic family needs its own objective, no process, and (helmholtz, bernoulli) binary
+    data; the processes' models and objectives need a process."""
+    model, obj, kind = cfg.model.kind, cfg.objective.kind, cfg.process.kind
+    family_objs = [o for objs in FAMILY_OBJECTIVES.values() for o in objs]
+    if model in FAMILY_OBJECTIVES:
+        if obj not in FAMILY_OBJECTIVES[model]:
+            raise ConfigError(f"model.kind={model} is trained by objective.kind="
+                              f"{' or '.join(FAMILY_OBJECTIVES[model])}, got {obj}")
+        if kind != "none":
+            raise ConfigError(f"model.kind={model} has no forward process; set "
+                              f"process.kind=none (got {kind})")
+        binary = model == "helmholtz" or (model == "vae" and cfg.model.decoder == "bernoulli")
+        if binary and not cfg.data.binarize:
+            what = "the Helmholtz machine" if model == "helmholtz" else "model.decoder=bernoulli"
+            raise ConfigError(f"{what} models binary data; set data.binarize=true (images only, "
+                              "e.g. data.name=digits)")
+    elif obj in family_objs:
+        owner = next(m for m, objs in FAMILY_OBJECTIVES.items() if obj in objs)
+        raise ConfigError(f"objective.kind={obj} trains model.kind={owner}, got "
+                          f"model.kind={model}; set model.kind={owner} and process.kind=none")
+    elif kind == "none":
+        raise ConfigError(f"process.kind=none is for the classic families (model.kind="
+                          f"{'|'.join(FAMILY_OBJECTIVES)}); model.kind={model} needs a process, "
+                          "e.g. process.kind=vp")
 
 
 def load(path: str | Path, overrides: Sequence[str] = ()) -> Config:
@@ -330,8 +378,11 @@ def dump(cfg: Config, path: str | Path) -> None:
 
 
 def build_process(cfg: ProcessConfig):
+    """The process of the config; None for process.kind=none (the classic families)."""
     from .processes import CNF, VESDE, VPSDE, LinearPath, SubVPSDE, VPPath
 
+    if cfg.kind == "none":
+        return None
     if cfg.kind == "flow_linear":
         return LinearPath(sigma_min=cfg.path_sigma_min)
     if cfg.kind == "flow_vp":
@@ -369,18 +420,28 @@ def build_data(cfg: Config):
 
 def build_field(cfg: Config, shape: tuple[int, ...], key):
     """The trainable model of a config (an `eqx.Module`) for examples of `shape`: a score for
-    SDEs, the velocity network itself for flows and CNFs."""
+    SDEs, the velocity network itself for flows and CNFs, the whole VAE / Helmholtz machine /
+    GAN for the classic families."""
     from .energy import DenoiserEnergy, EnergyField
     from .fields import ScoreField
-    from .nets import TimeMLP
+    from .nets import Flattened, TimeMLP
 
     m = cfg.model
-    if len(shape) != 1:
-        raise ConfigError(f"model: the MLP field takes vectors, but data.name={cfg.data.name!r} "
-                          f"has examples of shape {tuple(shape)}; choose a model for that shape")
-    (dim,) = shape
-    net = TimeMLP(dim, key=key, width=m.width, depth=m.depth, n_freq=m.n_freq,
+    if m.kind in FAMILY_OBJECTIVES:  # they act on the flattened example
+        from .families import GAN, VAE, HelmholtzMachine
+
+        dim = math.prod(shape)
+        if m.kind == "vae":
+            return VAE.mlp(dim, m.latent_dim, key=key, width=m.width, depth=m.depth,
+                           likelihood=m.decoder)
+        if m.kind == "gan":
+            return GAN.mlp(dim, m.latent_dim, key=key, width=m.width, depth=m.depth)
+        # helmholtz: binary layers (dim, width × (depth − 1), latent_dim)
+        return HelmholtzMachine((dim, *[m.width] * (m.depth - 1), m.latent_dim), key=key)
+    net = TimeMLP(math.prod(shape), key=key, width=m.width, depth=m.depth, n_freq=m.n_freq,
                   max_freq=m.max_freq)
+    if len(shape) != 1:  # images: the MLP sees the flattened example
+        net = Flattened(net)
     if cfg.process.kind in FLOW_KINDS:
         return net
     if m.parameterisation == "energy":

@@ -118,6 +118,24 @@ def samples_scatter(x: np.ndarray, path: str | Path, *, title: str = "") -> Path
     return _save(fig, path)
 
 
+def image_grid(x: np.ndarray, path: str | Path, *, ncol: int = 10, title: str = "") -> Path:
+    """Images (n, H, W, 1) or (n, H, W, 3) with values in [0, 1] (clipped), in a grid."""
+    x = np.clip(np.asarray(x), 0.0, 1.0)
+    n = x.shape[0]
+    nrow = -(-n // ncol)
+    h, w, c = x.shape[1:]
+    canvas = np.ones((nrow * (h + 1) + 1, ncol * (w + 1) + 1, c))
+    for i in range(n):
+        r, q = divmod(i, ncol)
+        canvas[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + q * (w + 1): 1 + q * (w + 1) + w] = x[i]
+    fig, ax = plt.subplots(figsize=(0.4 * ncol + 0.4, 0.4 * nrow + 0.6))
+    ax.imshow(canvas[..., 0] if c == 1 else canvas, cmap="gray_r" if c == 1 else None,
+              vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
 def sphere_maps(rows, lon: np.ndarray, lat: np.ndarray, path: str | Path) -> Path:
     """Mollweide maps, one row per dataset: its points (lat/lon degrees), then each model's log
     density on the (lat, lon) radian grid. `rows` = [(title, latlon_deg, [(model, logp)])]."""

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from . import checkpoints as ckpt
 from . import config as C
 from .errors import ConfigError, TrainingError
+from .families import FAMILY_LOSSES, family_loss
 from .objectives import BATCH_OBJECTIVES, OBJECTIVES, batch_loss
 
 RESUME_IGNORED = {"train.steps", "train.log_every", "train.ckpt_every", "train.keep",
@@ -65,8 +66,11 @@ def init_state(cfg: C.Config) -> tuple[TrainState, optax.GradientTransformation]
 
 
 def make_loss(cfg: C.ObjectiveConfig, process):
-    """`loss(field, x0_batch, key) -> scalar` for the config's objective."""
+    """`loss(field, x0_batch, key) -> scalar` for the config's objective (for the classic
+    families, `process` is None and the field is the whole model)."""
     o = cfg
+    if o.kind in FAMILY_LOSSES:
+        return lambda model, x0, key: family_loss(o.kind, model, x0, key, k=o.k, r1_gamma=o.r1)
     if o.kind in ("dsm", "ssm"):
         kwargs = dict(t_eps=o.t_eps, weighting=o.weighting)
     elif o.kind == "maxlik":

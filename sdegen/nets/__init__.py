@@ -1,6 +1,6 @@
 """Equinox networks. They know no process: `sdegen.fields` gives their outputs a meaning."""
 
-from .mlp import FourierTime, TimeMLP
+from .mlp import Flattened, FourierTime, TimeMLP
 from .tangent import TangentMLP
 
-__all__ = ["FourierTime", "TimeMLP", "TangentMLP"]
+__all__ = ["FourierTime", "TimeMLP", "Flattened", "TangentMLP"]
