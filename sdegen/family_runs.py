@@ -10,6 +10,7 @@ import math
 import time
 from pathlib import Path
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,18 +20,28 @@ from . import config as C
 from . import plot
 from .data import IDEAL_NLL
 from .data.digits import DIGITS_LEVELS
-from .families import helmholtz_log_prob, iwae_bound
+from .families import HelmholtzMachine, helmholtz_log_prob, iwae_bound
 from .metrics import sliced_wasserstein
 from .train import keys
 
 _CHUNK = 32  # examples per step of the likelihood estimate (each carries k latent draws)
 
 
-def generate(cfg: C.Config, model, n: int, key: PRNGKeyArray) -> Float[Array, "n *d"]:
-    """`n` ancestral draws x ~ p(x) of the model, shaped like the data's examples."""
-    shape = C.build_data(cfg).shape
-    x = jax.jit(jax.vmap(model.generate))(jax.random.split(key, n))
-    return x.reshape(n, *shape)
+@eqx.filter_jit
+def _generate(model, keys):
+    return jax.vmap(model.generate)(keys)
+
+
+def generate(model, n: int, key: PRNGKeyArray, shape: tuple[int, ...]) -> Float[Array, "n *d"]:
+    """`n` ancestral draws x ~ p(x) of a VAE / Helmholtz machine / GAN, each reshaped to
+    `shape` (the data's example shape; the models act on flattened examples)."""
+    return _generate(model, jax.random.split(key, n)).reshape(n, *shape)
+
+
+@eqx.filter_jit
+def _log_prob(model, x, keys, k):
+    estimate = helmholtz_log_prob if isinstance(model, HelmholtzMachine) else iwae_bound
+    return jax.lax.map(lambda a: estimate(model, a[0], a[1], k), (x, keys), batch_size=_CHUNK)
 
 
 def test_log_prob(cfg: C.Config, model, x: Float[Array, "n *d"], key: PRNGKeyArray
@@ -38,14 +49,10 @@ def test_log_prob(cfg: C.Config, model, x: Float[Array, "n *d"], key: PRNGKeyArr
     """Per-example log p(x) estimate with `cfg.eval.k` importance samples: the IWAE bound
     (Burda et al. 2016, eq. 8) for the VAE, the recognition-model importance sampler for the
     Helmholtz machine (both lower bounds in expectation); None for the GAN (no likelihood)."""
-    kind, k = cfg.model.kind, cfg.eval.k
-    if kind == "gan":
+    if cfg.model.kind == "gan":
         return None
-    estimate = iwae_bound if kind == "vae" else helmholtz_log_prob
-    flat = x.reshape(x.shape[0], -1)
-    ks = jax.random.split(key, x.shape[0])
-    return jax.jit(lambda f, kk: jax.lax.map(lambda a: estimate(model, a[0], a[1], k), (f, kk),
-                                             batch_size=_CHUNK))(flat, ks)
+    return _log_prob(model, x.reshape(x.shape[0], -1), jax.random.split(key, x.shape[0]),
+                     cfg.eval.k)
 
 
 def nll_units(cfg: C.Config, nll: float) -> dict:
@@ -77,7 +84,8 @@ def sample_run(run_dir: Path, cfg: C.Config, model, n: int | None = None, seed: 
     """Ancestral samples of a trained family run → samples.npz and samples.png."""
     n = n or cfg.sample.n
     t0 = time.perf_counter()
-    x = np.asarray(generate(cfg, model, n, jax.random.fold_in(keys(cfg)["sample"], seed)))
+    key = jax.random.fold_in(keys(cfg)["sample"], seed)
+    x = np.asarray(generate(model, n, key, C.build_data(cfg).shape))
     wall = time.perf_counter() - t0
     out = run_dir / "samples.npz"
     np.savez(out, x=x, method="ancestral")
@@ -100,7 +108,7 @@ def evaluate_run(run_dir: Path, cfg: C.Config, model) -> dict:
     nll_se = None if lp is None else float(jnp.std(lp) / math.sqrt(n))
     t_lik = time.perf_counter() - t0
     t0 = time.perf_counter()
-    x = generate(cfg, model, n, k["sample"])
+    x = generate(model, n, k["sample"], data.shape)
     t_sample = time.perf_counter() - t0
     flat = lambda a: a.reshape(a.shape[0], -1)  # noqa: E731
     sw = float(sliced_wasserstein(jax.random.key(0), flat(x), flat(test)))
