@@ -55,11 +55,15 @@ SDE_KINDS = ("vp", "subvp", "ve")
 FLOW_KINDS = ("flow_linear", "flow_vp", "cnf")
 """Process kinds: SDEs (score field) and velocity processes (the field is the velocity)."""
 PATH_OBJECTIVES = ("fm", "ot_cfm")
+FAMILY_OBJECTIVES = {"vae": ("elbo", "iwae"), "helmholtz": ("wake_sleep",), "gan": ("gan",)}
+"""The classic families (`sdegen.families`): model.kind -> the objectives that train it. They
+have no forward process (process.kind=none) and generate by ancestral sampling."""
 
 
 @dataclass
 class ProcessConfig:
-    kind: str = field(default="vp", metadata=_choice(*SDE_KINDS, *FLOW_KINDS))
+    kind: str = field(default="vp", metadata=_choice(*SDE_KINDS, *FLOW_KINDS, "none"))
+    """none: no forward process, for the classic families (model.kind=vae|helmholtz|gan)."""
     beta_min: float = field(default=0.1, metadata=_positive())
     beta_max: float = field(default=20.0, metadata=_positive())
     sigma_min: float = field(default=0.01, metadata=_positive())
@@ -70,8 +74,10 @@ class ProcessConfig:
 
 @dataclass
 class ModelConfig:
-    kind: str = field(default="mlp", metadata=_choice("mlp", "unet"))
-    """mlp: `nets.TimeMLP` on vectors; unet: `nets.UNet` on (H, W, C) images."""
+    kind: str = field(default="mlp", metadata=_choice("mlp", "unet", *FAMILY_OBJECTIVES))
+    """mlp: `nets.TimeMLP` (images are flattened); unet: `nets.UNet` on (H, W, C) images;
+    vae, helmholtz, gan: the classic families of `sdegen.families` (their MLPs use width, depth
+    and latent_dim)."""
     width: int = field(default=128, metadata=_positive())
     depth: int = field(default=3, metadata=_positive())
     n_freq: int = field(default=16, metadata=_positive())
@@ -80,6 +86,10 @@ class ModelConfig:
                                   metadata=_choice("noise", "score", "edm", "energy"))
     """noise / score / edm: `fields.ScoreField`; energy: `energy.EnergyField` of the scalar
     `energy.DenoiserEnergy` (score = −∇E, so MCMC, tempering and composition apply)."""
+    latent_dim: int = field(default=8, metadata=_positive())
+    """vae, gan: latent dimension; helmholtz: units in the top binary layer."""
+    decoder: str = field(default="gaussian", metadata=_choice("gaussian", "bernoulli"))
+    """vae: p(x | z); bernoulli needs binary data (data.binarize=true)."""
     sigma_data: float = field(default=0.5, metadata=_positive())
     """edm: the data standard deviation σ_d of Karras et al. (2022) preconditioning."""
     channels: int = field(default=16, metadata=_positive())
@@ -95,10 +105,12 @@ class ModelConfig:
 
 @dataclass
 class ObjectiveConfig:
-    kind: str = field(default="dsm", metadata=_choice("dsm", "ssm", "fm", "ot_cfm", "maxlik",
-                                                      "classifier"))
+    kind: str = field(default="dsm", metadata=_choice(
+        "dsm", "ssm", "fm", "ot_cfm", "maxlik", "classifier", "elbo", "iwae", "wake_sleep",
+        "gan"))
     """classifier: a noise-conditioned classifier p(y | x_t, t) (`sdegen.guidance`), on
-    labelled data (`data.conditional=true`), for classifier guidance and feature distances."""
+    labelled data (`data.conditional=true`), for classifier guidance and feature distances;
+    elbo, iwae, wake_sleep, gan: the classic families (`model.kind` vae, helmholtz, gan)."""
     weighting: str = field(default="song", metadata=_choice("song", "likelihood", "likelihood_is"))
     t_eps: float = field(default=1e-5, metadata={"min": 0.0, "max": 0.5})
     trace: str = field(default="hutchinson", metadata=_choice("hutchinson", "exact"))
@@ -112,6 +124,10 @@ class ObjectiveConfig:
     label_dropout: float = field(default=0.1, metadata={"min": 0.0, "max": 1.0})
     """dsm with data.conditional: probability of training on the null label (classifier-free
     guidance, Ho & Salimans 2022)."""
+    k: int = field(default=8, metadata=_positive())
+    """iwae: importance samples per example in the training bound."""
+    r1: float = field(default=1.0, metadata={"min": 0.0})
+    """gan: weight γ of the R1 penalty on real data (Mescheder et al. 2018)."""
 
 
 @dataclass
@@ -158,6 +174,8 @@ class EvalConfig:
     max_steps: int = field(default=16_384, metadata=_positive())
     """Step limit of the likelihood ODE solve."""
     use_ema: bool = True
+    k: int = field(default=512, metadata=_positive())
+    """vae, helmholtz: importance samples of the test log-likelihood estimate."""
 
 
 @dataclass
@@ -292,6 +310,9 @@ def check_consistency(cfg: Config) -> Config:
     """Errors for keys that are valid alone but not together (objective vs process kind,
     t_eps = 0 where the field is singular, stochastic samplers for ODE-only processes)."""
     kind, obj = cfg.process.kind, cfg.objective.kind
+    _check_family(cfg)
+    if kind == "none":
+        return cfg
     if obj in ("dsm", "ssm") and kind not in SDE_KINDS:
         raise ConfigError(f"objective.kind={obj} trains a score and needs an SDE process "
                           f"({', '.join(SDE_KINDS)}), got process.kind={kind}; for {kind} use "
@@ -320,6 +341,33 @@ def check_consistency(cfg: Config) -> Config:
             raise ConfigError(f"config key '{key}' must be > 0 for process.kind={kind} (its "
                               "field is singular at t = 0); e.g. 1e-5")
     return cfg
+
+
+def _check_family(cfg: Config) -> None:
+    """A classic family needs its own objective, no process, and (helmholtz, bernoulli) binary
+    data; the processes' models and objectives need a process."""
+    model, obj, kind = cfg.model.kind, cfg.objective.kind, cfg.process.kind
+    family_objs = [o for objs in FAMILY_OBJECTIVES.values() for o in objs]
+    if model in FAMILY_OBJECTIVES:
+        if obj not in FAMILY_OBJECTIVES[model]:
+            raise ConfigError(f"model.kind={model} is trained by objective.kind="
+                              f"{' or '.join(FAMILY_OBJECTIVES[model])}, got {obj}")
+        if kind != "none":
+            raise ConfigError(f"model.kind={model} has no forward process; set "
+                              f"process.kind=none (got {kind})")
+        binary = model == "helmholtz" or (model == "vae" and cfg.model.decoder == "bernoulli")
+        if binary and not cfg.data.binarize:
+            what = "the Helmholtz machine" if model == "helmholtz" else "model.decoder=bernoulli"
+            raise ConfigError(f"{what} models binary data; set data.binarize=true (images only, "
+                              "e.g. data.name=digits)")
+    elif obj in family_objs:
+        owner = next(m for m, objs in FAMILY_OBJECTIVES.items() if obj in objs)
+        raise ConfigError(f"objective.kind={obj} trains model.kind={owner}, got "
+                          f"model.kind={model}; set model.kind={owner} and process.kind=none")
+    elif kind == "none":
+        raise ConfigError(f"process.kind=none is for the classic families (model.kind="
+                          f"{'|'.join(FAMILY_OBJECTIVES)}); model.kind={model} needs a process, "
+                          "e.g. process.kind=vp")
 
 
 def load(path: str | Path, overrides: Sequence[str] = ()) -> Config:
@@ -367,8 +415,11 @@ def dump(cfg: Config, path: str | Path) -> None:
 
 
 def build_process(cfg: ProcessConfig):
+    """The process of the config; None for process.kind=none (the classic families)."""
     from .processes import CNF, VESDE, VPSDE, LinearPath, SubVPSDE, VPPath
 
+    if cfg.kind == "none":
+        return None
     if cfg.kind == "flow_linear":
         return LinearPath(sigma_min=cfg.path_sigma_min)
     if cfg.kind == "flow_vp":
@@ -430,7 +481,7 @@ def _int_list(key: str, value: list) -> tuple[int, ...]:
 
 
 def _build_net(cfg: Config, shape: tuple[int, ...], key):
-    from .nets import ClassTimeMLP, TimeClassifier, TimeMLP, UNet
+    from .nets import ClassTimeMLP, Flattened, TimeClassifier, TimeMLP, UNet
 
     m = cfg.model
     if cfg.data.conditional:  # labelled batches: a classifier, or a class-conditional field
@@ -461,21 +512,30 @@ def _build_net(cfg: Config, shape: tuple[int, ...], key):
                         num_classes=m.num_classes, n_freq=m.n_freq, max_freq=m.max_freq)
         except ValueError as err:
             raise ConfigError(f"model: {err}") from None
-    if len(shape) != 1:
-        raise ConfigError(f"model: the MLP field takes vectors, but data.name={cfg.data.name!r} "
-                          f"has examples of shape {tuple(shape)}; set model.kind=unet for images")
-    (dim,) = shape
-    return TimeMLP(dim, key=key, width=m.width, depth=m.depth, n_freq=m.n_freq,
-                   max_freq=m.max_freq)
+    net = TimeMLP(math.prod(shape), key=key, width=m.width, depth=m.depth, n_freq=m.n_freq,
+                  max_freq=m.max_freq)
+    return net if len(shape) == 1 else Flattened(net)  # images: the MLP sees the flat example
 
 
 def build_field(cfg: Config, shape: tuple[int, ...], key):
     """The trainable model of a config (an `eqx.Module`) for examples of `shape`: a score for
-    SDEs, the velocity network itself for flows and CNFs."""
+    SDEs, the velocity network itself for flows and CNFs, the whole VAE / Helmholtz machine /
+    GAN for the classic families."""
     from .energy import DenoiserEnergy, EnergyField
     from .fields import ScoreField
 
     m = cfg.model
+    if m.kind in FAMILY_OBJECTIVES:  # they act on the flattened example
+        from .families import GAN, VAE, HelmholtzMachine
+
+        dim = math.prod(shape)
+        if m.kind == "vae":
+            return VAE.mlp(dim, m.latent_dim, key=key, width=m.width, depth=m.depth,
+                           likelihood=m.decoder)
+        if m.kind == "gan":
+            return GAN.mlp(dim, m.latent_dim, key=key, width=m.width, depth=m.depth)
+        # helmholtz: binary layers (dim, width × (depth − 1), latent_dim)
+        return HelmholtzMachine((dim, *[m.width] * (m.depth - 1), m.latent_dim), key=key)
     net = _build_net(cfg, shape, key)
     if cfg.process.kind in FLOW_KINDS or cfg.objective.kind == "classifier":
         return net

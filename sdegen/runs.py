@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import config as C
-from . import plot
+from . import family_runs, plot
 from .data import IDEAL_NLL
 from .errors import SolverError
 from .image_eval import evaluate_images
@@ -63,6 +63,8 @@ def sample_run(run_dir: str | Path, n: int | None = None, method: str | None = N
     `overrides` (`sample.max_steps=...`) change the run's config for this call only."""
     run_dir = Path(run_dir)
     cfg, field = load_run(run_dir, overrides=overrides)
+    if cfg.model.kind in C.FAMILY_OBJECTIVES:  # VAE, Helmholtz machine, GAN: ancestral draws
+        return family_runs.sample_run(run_dir, cfg, field, n, seed)
     n = n or cfg.sample.n
     method = method or cfg.sample.method
     t0 = time.perf_counter()
@@ -85,6 +87,8 @@ def evaluate_run(run_dir: str | Path, grid: int = 48, overrides: Sequence[str] =
     Writes eval.json and density.png into the run directory."""
     run_dir = Path(run_dir)
     cfg, field = load_run(run_dir, overrides=overrides)
+    if cfg.model.kind in C.FAMILY_OBJECTIVES:  # their own likelihood estimates
+        return family_runs.evaluate_run(run_dir, cfg, field)
     k = keys(cfg)
     if cfg.data.name in C.IMAGE_NAMES:
         return evaluate_images(cfg, field, run_dir, test_key=k["test"], eval_key=k["eval"],

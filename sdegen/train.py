@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from . import checkpoints as ckpt
 from . import config as C
 from .errors import ConfigError, TrainingError
+from .families import FAMILY_LOSSES, family_loss
 from .objectives import BATCH_OBJECTIVES, OBJECTIVES, batch_loss
 
 RESUME_IGNORED = {"train.steps", "train.log_every", "train.ckpt_every", "train.keep",
@@ -86,8 +87,11 @@ def init_state(cfg: C.Config) -> tuple[TrainState, optax.GradientTransformation]
 def make_loss(cfg: C.ObjectiveConfig, process, num_classes: int | None = None):
     """`loss(field, x0_batch, key) -> scalar` for the config's objective. With `num_classes`
     the batches are (x, label) pairs: `dsm` trains a class-conditional score with label dropout
-    (null label = `num_classes`), `classifier` a noise-conditioned classifier."""
+    (null label = `num_classes`), `classifier` a noise-conditioned classifier. For the classic
+    families `process` is None and the field is the whole model."""
     o = cfg
+    if o.kind in FAMILY_LOSSES:
+        return lambda model, x0, key: family_loss(o.kind, model, x0, key, k=o.k, r1_gamma=o.r1)
     if num_classes is not None:
         from .guidance import batch_conditional_loss, classifier_loss, conditional_dsm_loss
 

@@ -10,7 +10,7 @@ import pytest
 from sdegen import config as C
 from sdegen.errors import ConfigError
 from sdegen.fields import ScoreField
-from sdegen.nets import UNet
+from sdegen.nets import Flattened, UNet
 from sdegen.processes import VPSDE
 
 SHAPE = (4, 4, 2)
@@ -124,8 +124,8 @@ def test_config_builds_unet_for_images_and_rejects_mismatches():
                                  "attn_resolutions": [4], "parameterisation": "edm"}})
     field = C.build_field(cfg, (8, 8, 1), jax.random.key(0))
     assert isinstance(field.net, UNet) and field.parameterisation == "edm"
-    with pytest.raises(ConfigError, match="model.kind=unet"):
-        C.build_field(C.from_dict({"data": {"name": "digits"}}), (8, 8, 1), jax.random.key(0))
+    mlp = C.build_field(C.from_dict({"data": {"name": "digits"}}), (8, 8, 1), jax.random.key(0))
+    assert isinstance(mlp.net, Flattened)  # model.kind=mlp sees the flattened image
     with pytest.raises(ConfigError, match="images"):
         C.build_field(C.from_dict({"model": {"kind": "unet"}}), (2,), jax.random.key(0))
     bad = C.from_dict({"data": {"name": "digits"},
