@@ -52,7 +52,7 @@ def _cmd_sample(args) -> None:
 def _cmd_evaluate(args) -> None:
     from .runs import evaluate_run
 
-    evaluate_run(args.run_dir, overrides=args.overrides)
+    evaluate_run(args.run_dir, grid=args.grid, overrides=args.overrides)
 
 
 def _cmd_list(args) -> None:
@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="test NLL (nats), sliced Wasserstein, density figure")
     e.add_argument("run_dir")
     e.add_argument("overrides", nargs="*", default=[], help="for this call, e.g. eval.rtol=1e-4")
+    e.add_argument("--grid", type=int, default=48,
+                   help="density figure resolution (2D: grid × grid; sphere: grid+1 latitudes)")
     e.set_defaults(func=_cmd_evaluate)
     ls = sub.add_parser("list", help="list shipped configs, datasets, processes and samplers")
     ls.add_argument("--configs", default="configs")

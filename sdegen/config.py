@@ -33,13 +33,21 @@ def _positive() -> dict:
 
 TOY_NAMES = ("8gaussians", "checkerboard", "moons", "2spirals", "pinwheel", "rings", "swissroll")
 IMAGE_NAMES = ("digits", "mnist", "cifar10")
+EARTH_NAMES = ("volcano", "earthquake", "flood", "fire")
+SPHERE_NAMES = ("vmf_mixture", *EARTH_NAMES)
+"""Data on S^2: the synthetic weather-style vMF mixture (no files) and the earth CSVs."""
 
 
 @dataclass
 class DataConfig:
-    name: str = field(default="8gaussians", metadata=_choice(*TOY_NAMES, *IMAGE_NAMES))
+    name: str = field(default="8gaussians",
+                      metadata=_choice(*TOY_NAMES, *IMAGE_NAMES, *SPHERE_NAMES))
     path: str = ""
-    """Folder holding a file-based dataset (earth CSVs, MNIST idx, CIFAR-10 batches)."""
+    """Folder holding a file-based dataset (earth CSVs, MNIST idx, CIFAR-10 batches); empty
+    means the dataset's default (earth: ../shared/data/earth)."""
+    protocol: str = field(default="standard", metadata=_choice("standard", "dedup"))
+    """Earth data: 80/10/10 split of all events (standard) or of distinct locations (dedup);
+    the split's seed is the config's `seed`."""
     binarize: bool = False
     """Images only: pixels above half range → 1, else 0 (no dequantisation), e.g. for the
     Helmholtz machine and Bernoulli VAEs."""
@@ -54,18 +62,26 @@ class DataConfig:
 SDE_KINDS = ("vp", "subvp", "ve")
 FLOW_KINDS = ("flow_linear", "flow_vp", "cnf")
 """Process kinds: SDEs (score field) and velocity processes (the field is the velocity)."""
+SPHERE_KINDS = ("sphere_bm", "sphere_geodesic")
+"""Processes on S^2: Brownian motion with β(t) = beta_min + t (beta_max − beta_min) (RSGM, a
+score field) and the geodesic flow-matching path (RFM, a velocity field)."""
 PATH_OBJECTIVES = ("fm", "ot_cfm")
 FAMILY_OBJECTIVES = {"vae": ("elbo", "iwae"), "helmholtz": ("wake_sleep",), "gan": ("gan",)}
 """The classic families (`sdegen.families`): model.kind -> the objectives that train it. They
 have no forward process (process.kind=none) and generate by ancestral sampling."""
+SPHERE_OBJECTIVES = {"rdsm": "sphere_bm", "rism": "sphere_bm", "rfm": "sphere_geodesic"}
+"""Objectives on S^2 and the process each trains."""
 
 
 @dataclass
 class ProcessConfig:
-    kind: str = field(default="vp", metadata=_choice(*SDE_KINDS, *FLOW_KINDS, "none"))
+    kind: str = field(default="vp", metadata=_choice(*SDE_KINDS, *FLOW_KINDS, *SPHERE_KINDS,
+                                                      "none"))
     """none: no forward process, for the classic families (model.kind=vae|helmholtz|gan)."""
     beta_min: float = field(default=0.1, metadata=_positive())
     beta_max: float = field(default=20.0, metadata=_positive())
+    """VP/sub-VP β(t); for sphere_bm the Brownian time change (RSGM: 1e-3 and 24 give
+    τ(1) = 6, uniform to 6e-6)."""
     sigma_min: float = field(default=0.01, metadata=_positive())
     sigma_max: float = field(default=10.0, metadata=_positive())
     path_sigma_min: float = field(default=0.0, metadata={"min": 0.0, "max": 0.99})
@@ -101,16 +117,23 @@ class ModelConfig:
     """unet: spatial sizes (H at that level) with self-attention."""
     num_classes: int = field(default=0, metadata={"min": 0})
     """unet: > 0 adds a label embedding (labels 0..num_classes−1, plus a null label)."""
+    activation: str = field(default="silu", metadata=_choice("silu", "sin", "tanh"))
+    """Sphere data (`nets.TangentMLP`, chosen for data on S^2): hidden activation."""
+    x_freq: int = field(default=0, metadata={"min": 0})
+    """Sphere data: number of random Fourier features of the position (0: none)."""
+    x_scale: float = field(default=10.0, metadata=_positive())
+    """Sphere data: their frequency scale (angular resolution ~ 1/x_scale rad)."""
 
 
 @dataclass
 class ObjectiveConfig:
     kind: str = field(default="dsm", metadata=_choice(
         "dsm", "ssm", "fm", "ot_cfm", "maxlik", "classifier", "elbo", "iwae", "wake_sleep",
-        "gan"))
+        "gan", *SPHERE_OBJECTIVES))
     """classifier: a noise-conditioned classifier p(y | x_t, t) (`sdegen.guidance`), on
     labelled data (`data.conditional=true`), for classifier guidance and feature distances;
-    elbo, iwae, wake_sleep, gan: the classic families (`model.kind` vae, helmholtz, gan)."""
+    elbo, iwae, wake_sleep, gan: the classic families (`model.kind` vae, helmholtz, gan);
+    rdsm, rism, rfm: the sphere objectives (`sdegen.objectives_sphere`)."""
     weighting: str = field(default="song", metadata=_choice("song", "likelihood", "likelihood_is"))
     t_eps: float = field(default=1e-5, metadata={"min": 0.0, "max": 0.5})
     trace: str = field(default="hutchinson", metadata=_choice("hutchinson", "exact"))
@@ -136,6 +159,8 @@ class TrainConfig:
     batch_size: int = field(default=512, metadata=_positive())
     lr: float = field(default=2e-3, metadata=_positive())
     warmup: int = field(default=200, metadata={"min": 0})
+    lr_schedule: str = field(default="constant", metadata=_choice("constant", "cosine"))
+    """After warm-up: constant lr, or cosine decay to lr/100 at `steps`."""
     grad_clip: float = field(default=1.0, metadata=_positive())
     ema_decay: float = field(default=0.999, metadata={"min": 0.0, "max": 1.0})
     ckpt_every: int = field(default=1000, metadata=_positive())
@@ -313,6 +338,7 @@ def check_consistency(cfg: Config) -> Config:
     _check_family(cfg)
     if kind == "none":
         return cfg
+    _check_sphere(cfg)
     if obj in ("dsm", "ssm") and kind not in SDE_KINDS:
         raise ConfigError(f"objective.kind={obj} trains a score and needs an SDE process "
                           f"({', '.join(SDE_KINDS)}), got process.kind={kind}; for {kind} use "
@@ -323,7 +349,7 @@ def check_consistency(cfg: Config) -> Config:
     if kind == "cnf" and obj != "maxlik":
         raise ConfigError(f"process.kind=cnf is trained by maximum likelihood; set "
                           f"objective.kind=maxlik (got {obj})")
-    if kind in FLOW_KINDS and cfg.sample.method != "ode":
+    if kind in (*FLOW_KINDS, "sphere_geodesic") and cfg.sample.method != "ode":
         raise ConfigError(f"sample.method={cfg.sample.method} needs an SDE; process.kind={kind} "
                           "has only an ODE: set sample.method=ode")
     if (cfg.data.conditional or cfg.data.holdout >= 0) and cfg.data.name not in IMAGE_NAMES:
@@ -334,10 +360,11 @@ def check_consistency(cfg: Config) -> Config:
                           f"or classifier, got {obj}")
     if obj == "classifier" and not cfg.data.conditional:
         raise ConfigError("objective.kind=classifier needs labels: set data.conditional=true")
-    singular = kind in SDE_KINDS or (kind == "flow_vp" and obj in PATH_OBJECTIVES)
+    score_kinds = (*SDE_KINDS, "sphere_bm")
+    singular = kind in score_kinds or (kind == "flow_vp" and obj in PATH_OBJECTIVES)
     for key, value in (("objective.t_eps", cfg.objective.t_eps),
                        ("sample.t_eps", cfg.sample.t_eps), ("eval.t_eps", cfg.eval.t_eps)):
-        if value == 0 and (kind in SDE_KINDS or (key == "objective.t_eps" and singular)):
+        if value == 0 and (kind in score_kinds or (key == "objective.t_eps" and singular)):
             raise ConfigError(f"config key '{key}' must be > 0 for process.kind={kind} (its "
                               "field is singular at t = 0); e.g. 1e-5")
     return cfg
@@ -368,6 +395,39 @@ def _check_family(cfg: Config) -> None:
         raise ConfigError(f"process.kind=none is for the classic families (model.kind="
                           f"{'|'.join(FAMILY_OBJECTIVES)}); model.kind={model} needs a process, "
                           "e.g. process.kind=vp")
+
+
+def _check_sphere(cfg: Config) -> None:
+    """Data on S^2 need a sphere process, its objective and the tangent MLP, and vice versa."""
+    kind, obj, name, m = cfg.process.kind, cfg.objective.kind, cfg.data.name, cfg.model
+    on_sphere = name in SPHERE_NAMES
+    if on_sphere and kind not in SPHERE_KINDS:
+        raise ConfigError(f"data.name={name} lives on the sphere S^2 and needs a sphere process "
+                          f"(process.kind={' or '.join(SPHERE_KINDS)}), got process.kind={kind}")
+    if not on_sphere and kind in SPHERE_KINDS:
+        raise ConfigError(f"process.kind={kind} runs on the sphere S^2 but data.name={name} lives "
+                          f"in R^d; use data.name={' or '.join(SPHERE_NAMES)}, or a Euclidean "
+                          "process")
+    if obj in SPHERE_OBJECTIVES and kind != SPHERE_OBJECTIVES[obj]:
+        raise ConfigError(f"objective.kind={obj} trains process.kind={SPHERE_OBJECTIVES[obj]}, "
+                          f"got process.kind={kind}")
+    if kind in SPHERE_KINDS and obj not in SPHERE_OBJECTIVES:
+        fits = [o for o, k in SPHERE_OBJECTIVES.items() if k == kind]
+        raise ConfigError(f"process.kind={kind} is trained with objective.kind="
+                          f"{' or '.join(fits)}, got objective.kind={obj}")
+    if kind == "sphere_bm" and cfg.sample.method not in ("ode", "sde"):
+        raise ConfigError(f"sample.method={cfg.sample.method} is not defined on S^2; for "
+                          "process.kind=sphere_bm use sample.method=ode (probability flow) or sde "
+                          "(geodesic random walk)")
+    if on_sphere and m.parameterisation != "noise":
+        raise ConfigError(f"model.parameterisation={m.parameterisation} is not available on S^2 "
+                          "(the sphere score is P_x net / sqrt(2 tau)); remove it")
+    if not on_sphere and (m.activation != "silu" or m.x_freq):
+        raise ConfigError(f"model.activation / model.x_freq configure the tangent MLP of sphere "
+                          f"data, not data.name={name}; remove them")
+    if cfg.data.protocol != "standard" and name not in EARTH_NAMES:
+        raise ConfigError(f"data.protocol={cfg.data.protocol} applies to the earth datasets "
+                          f"({', '.join(EARTH_NAMES)}), not data.name={name}; remove it")
 
 
 def load(path: str | Path, overrides: Sequence[str] = ()) -> Config:
@@ -416,8 +476,21 @@ def dump(cfg: Config, path: str | Path) -> None:
 
 def build_process(cfg: ProcessConfig):
     """The process of the config; None for process.kind=none (the classic families)."""
-    from .processes import CNF, VESDE, VPSDE, LinearPath, SubVPSDE, VPPath
+    from .processes import (
+        CNF,
+        VESDE,
+        VPSDE,
+        LinearPath,
+        SphereBrownian,
+        SphereGeodesicPath,
+        SubVPSDE,
+        VPPath,
+    )
 
+    if cfg.kind == "sphere_bm":
+        return SphereBrownian(beta_min=cfg.beta_min, beta_max=cfg.beta_max)
+    if cfg.kind == "sphere_geodesic":
+        return SphereGeodesicPath()
     if cfg.kind == "none":
         return None
     if cfg.kind == "flow_linear":
@@ -446,6 +519,10 @@ def build_data(cfg: Config):
     if d.binarize and d.name not in IMAGE_NAMES:
         raise ConfigError(f"data.binarize applies to images ({', '.join(IMAGE_NAMES)}), not "
                           f"data.name={d.name}; remove it")
+    if d.name in SPHERE_NAMES:
+        from .data.sphere import sphere_source
+
+        return sphere_source(d.name, d.path, cfg.seed, d.protocol)
     if d.name == "digits":
         split = digits_splits(cfg.seed)
         (train, train_y), (test, test_y) = split["train"], split["test"]
@@ -536,6 +613,16 @@ def build_field(cfg: Config, shape: tuple[int, ...], key):
             return GAN.mlp(dim, m.latent_dim, key=key, width=m.width, depth=m.depth)
         # helmholtz: binary layers (dim, width × (depth − 1), latent_dim)
         return HelmholtzMachine((dim, *[m.width] * (m.depth - 1), m.latent_dim), key=key)
+    if cfg.data.name in SPHERE_NAMES:
+        from .nets import TangentMLP
+        from .processes import SphereScore
+
+        net = TangentMLP(key=key, dim=shape[0], width=m.width, depth=m.depth, n_freq=m.n_freq,
+                         max_freq=m.max_freq, activation=m.activation, x_freq=m.x_freq,
+                         x_scale=m.x_scale)
+        if cfg.process.kind == "sphere_bm":
+            return SphereScore(net, build_process(cfg.process))
+        return net
     net = _build_net(cfg, shape, key)
     if cfg.process.kind in FLOW_KINDS or cfg.objective.kind == "classifier":
         return net

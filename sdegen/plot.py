@@ -138,7 +138,8 @@ def image_grid(images: np.ndarray, path: str | Path, *, title: str = "",
     return _save(fig, path)
 
 
-def sphere_maps(rows, lon: np.ndarray, lat: np.ndarray, path: str | Path) -> Path:
+def sphere_maps(rows, lon: np.ndarray | None, lat: np.ndarray | None, path: str | Path, *,
+                points_label: str = "data") -> Path:
     """Mollweide maps, one row per dataset: its points (lat/lon degrees), then each model's log
     density on the (lat, lon) radian grid. `rows` = [(title, latlon_deg, [(model, logp)])]."""
     ncol = 1 + max(len(r[2]) for r in rows)
@@ -146,7 +147,7 @@ def sphere_maps(rows, lon: np.ndarray, lat: np.ndarray, path: str | Path) -> Pat
     for i, (title, latlon, dens) in enumerate(rows):
         ax = fig.add_subplot(len(rows), ncol, i * ncol + 1, projection="mollweide")
         ax.scatter(np.deg2rad(latlon[:, 1]), np.deg2rad(latlon[:, 0]), s=0.5, c="k", alpha=0.5)
-        ax.set_title(f"{title}: data", fontsize=8)
+        ax.set_title(f"{title}: {points_label}", fontsize=8)
         for j, (model, logp) in enumerate(dens):
             ax = fig.add_subplot(len(rows), ncol, i * ncol + 2 + j, projection="mollweide")
             lo = max(np.percentile(logp, 5), np.max(logp) - 12.0)  # 12 nats of dynamic range

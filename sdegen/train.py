@@ -28,6 +28,7 @@ from . import config as C
 from .errors import ConfigError, TrainingError
 from .families import FAMILY_LOSSES, family_loss
 from .objectives import BATCH_OBJECTIVES, OBJECTIVES, batch_loss
+from .objectives_sphere import SPHERE_OBJECTIVES
 
 RESUME_IGNORED = {"train.steps", "train.log_every", "train.ckpt_every", "train.keep",
                   "train.on_nonfinite", "train.max_skips", "train.devices", "sample", "eval",
@@ -44,8 +45,15 @@ class TrainState:
 
 
 def make_optimizer(cfg: C.TrainConfig) -> optax.GradientTransformation:
-    """Adam (Kingma & Ba 2015) after global-norm clipping, with linear warm-up to `lr`."""
-    schedule = optax.linear_schedule(0.0, cfg.lr, max(cfg.warmup, 1))
+    """Adam (Kingma & Ba 2015) after global-norm clipping, with linear warm-up to `lr`, then
+    constant or (`lr_schedule=cosine`) cosine decay to lr/100 at `steps` (Loshchilov & Hutter
+    2017, SGDR eq. 5 without restarts; resuming with more steps stretches the decay)."""
+    warmup = max(cfg.warmup, 1)
+    if cfg.lr_schedule == "cosine":
+        schedule = optax.warmup_cosine_decay_schedule(0.0, cfg.lr, warmup,
+                                                      max(cfg.steps, warmup + 1), cfg.lr / 100)
+    else:
+        schedule = optax.linear_schedule(0.0, cfg.lr, warmup)
     return optax.chain(optax.clip_by_global_norm(cfg.grad_clip), optax.adam(schedule))
 
 
@@ -101,6 +109,10 @@ def make_loss(cfg: C.ObjectiveConfig, process, num_classes: int | None = None):
         return lambda model, batch, key: batch_conditional_loss(
             conditional_dsm_loss, process, model, batch, key, null=num_classes,
             p_uncond=o.label_dropout, t_eps=o.t_eps, weighting=o.weighting)
+    if o.kind in SPHERE_OBJECTIVES:
+        objective = SPHERE_OBJECTIVES[o.kind]
+        return lambda field, x0, key: batch_loss(objective, process, field, x0, key,
+                                                 t_eps=o.t_eps)
     if o.kind in ("dsm", "ssm"):
         kwargs = dict(t_eps=o.t_eps, weighting=o.weighting)
     elif o.kind == "maxlik":
