@@ -75,6 +75,14 @@ PUBLISHED = {  # nats, protocol A, mean over 5 seeds (order: volcano, earthquake
     "Mixture of Kent (Mathieu & Nickel 2020)": (-0.80, 0.33, 0.73, 1.18),
     "Uniform": (math.log(4 * math.pi),) * 4,
 }
+META = {
+    "paper": "De Bortoli et al. 2022, Riemannian Score-Based Generative Modelling (NeurIPS); "
+             "Rozen et al. 2021 (Moser flow); Mathieu & Nickel 2020 (Riemannian CNF)",
+    "reproduces": "Table 2 of De Bortoli et al.: test NLL on the earth datasets (S^2)",
+    "published": {f"{model}, {LABELS[ds]}": nll for model, row in PUBLISHED.items()
+                  for ds, nll in zip(EARTH_DATASETS, row, strict=True)},
+    "full_cost": "~2 h on 2 CPU cores (5 seeds x 2 protocols; deep models dominate)",
+}
 BRIEF_BASELINES = {  # measured in the issue (protocol A, 5 seeds): what ours must reproduce
     "vmf_kde": (-0.50, 0.29, 0.69, -1.05),
     "vmf_mixture": (-0.46, 0.08, 0.73, -1.12),
@@ -266,6 +274,15 @@ def main(small: bool, out: Path, *, data_path: str = "../shared/data/earth",
                "wall_s": time.perf_counter() - t0, "figures": figs, "table": tab}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     return metrics
+
+
+def headline(metrics: dict) -> dict:
+    """Mean test NLL over seeds per model and dataset, protocol A (the papers')."""
+    cells: dict[str, list[float]] = {}
+    for r in metrics["records"]:
+        if r["protocol"] == "standard":
+            cells.setdefault(f"sdegen {r['model']}, {LABELS[r['dataset']]}", []).append(r["nll"])
+    return {k: float(np.mean(v)) for k, v in cells.items()}
 
 
 if __name__ == "__main__":
