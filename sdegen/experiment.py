@@ -4,7 +4,7 @@ training a model from a shipped config.
 The experiment convention (read by `sdegen reproduce`, see `sdegen.reproduce`): a module
 `experiments/NAME.py` with
 
-- a module docstring whose first line is the title;
+- a module docstring whose first sentence (or first line) is the title;
 - `NAME = "NAME"` (the file's stem);
 - `META = {"paper": "Authors YEAR, Title", "reproduces": "Table/Fig ...",
   "published": {...} or None, "full_cost": "~N min on 2 CPU cores"}`;

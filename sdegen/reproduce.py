@@ -77,7 +77,7 @@ def validate(module: ModuleType, path: Path) -> None:
         return ConfigError(f"{path}: {what} (see the convention in sdegen/experiment.py)")
 
     if not (module.__doc__ or "").strip():
-        raise bad("no module docstring (its first line is the experiment's title)")
+        raise bad("no module docstring (its first sentence is the title)")
     name = getattr(module, "NAME", None)
     if name is None:
         raise bad("missing attribute NAME")
@@ -101,8 +101,14 @@ def validate(module: ModuleType, path: Path) -> None:
         raise bad("headline is not a function of the metrics")
 
 
-def title(module: ModuleType) -> str:
-    return module.__doc__.strip().splitlines()[0].rstrip(".")
+def title(module: ModuleType, width: int = 100) -> str:
+    """The experiment's title: the start of its docstring up to the first sentence end, dash
+    or colon (a first line wrapped mid-sentence is joined with the next), at most `width`
+    characters."""
+    para = " ".join(module.__doc__.strip().split("\n\n")[0].split())
+    cuts = [i for i in (para.find(". "), para.find(" — "), para.find(": ")) if i > 0]
+    text = para[:min(cuts)] if cuts else para.rstrip(".")
+    return text if len(text) <= width else text[:width - 1].rsplit(" ", 1)[0] + "…"
 
 
 def hardware() -> dict:
@@ -183,7 +189,8 @@ def run_all(*, small: bool, out: str | Path, root: str | Path | None = None) -> 
                "--experiments-dir", str(root), *(["--small"] if small else [])]
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, bufsize=1)
+                                text=True, bufsize=1,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
         last = ""
         for line in proc.stdout:
             sys.stdout.write(line)
@@ -217,7 +224,7 @@ def list_experiments(root: str | Path | None = None) -> int:
             print(f"  {name:24s} BROKEN: {err}")
             continue
         meta = module.META
-        print(f"  {name:24s} {title(module)}\n  {'':24s} {meta['paper']}; "
-              f"{meta['reproduces']}; full run {meta['full_cost']}")
+        print(f"  {name:22s} {title(module)}\n  {'':22s} {meta['reproduces']}; "
+              f"full run {meta['full_cost']}\n  {'':22s} {meta['paper']}")
     print("run one: sdegen reproduce NAME [--small] [--out results]")
     return broken
