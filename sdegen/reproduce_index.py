@@ -83,7 +83,8 @@ def section(name: str, doc_title: str, meta: dict, headline: Callable[[dict], di
                                     if q not in published]
     quantities = list(dict.fromkeys(quantities))
     if not published:
-        lines.append("Published numbers: none (the paper's result is qualitative, a figure).")
+        lines.append("Published numbers: none comparable at this scale (qualitative figures, or "
+                     "numbers on other data; see the experiment's docstring).")
         lines.append("")
     modes = [m for m in ("small", "full") if m in numbers]
     if quantities:
