@@ -32,7 +32,7 @@ def _positive() -> dict:
 
 
 TOY_NAMES = ("8gaussians", "checkerboard", "moons", "2spirals", "pinwheel", "rings", "swissroll")
-IMAGE_NAMES = ("digits",)
+IMAGE_NAMES = ("digits", "mnist", "cifar10")
 EARTH_NAMES = ("volcano", "earthquake", "flood", "fire")
 SPHERE_NAMES = ("vmf_mixture", *EARTH_NAMES)
 """Data on S^2: the synthetic weather-style vMF mixture (no files) and the earth CSVs."""
@@ -51,6 +51,12 @@ class DataConfig:
     binarize: bool = False
     """Images only: pixels above half range → 1, else 0 (no dequantisation), e.g. for the
     Helmholtz machine and Bernoulli VAEs."""
+    conditional: bool = False
+    """Images only: batches are (x, label) pairs, for class-conditional score models (label
+    dropout, `objective.label_dropout`) and `objective.kind=classifier`."""
+    holdout: int = field(default=-1, metadata={"min": -1})
+    """Images only: leave this class out of the training split (-1: none), e.g. digits 0–8 for
+    anomaly detection of 9s."""
 
 
 SDE_KINDS = ("vp", "subvp", "ve")
@@ -60,13 +66,18 @@ SPHERE_KINDS = ("sphere_bm", "sphere_geodesic")
 """Processes on S^2: Brownian motion with β(t) = beta_min + t (beta_max − beta_min) (RSGM, a
 score field) and the geodesic flow-matching path (RFM, a velocity field)."""
 PATH_OBJECTIVES = ("fm", "ot_cfm")
+FAMILY_OBJECTIVES = {"vae": ("elbo", "iwae"), "helmholtz": ("wake_sleep",), "gan": ("gan",)}
+"""The classic families (`sdegen.families`): model.kind -> the objectives that train it. They
+have no forward process (process.kind=none) and generate by ancestral sampling."""
 SPHERE_OBJECTIVES = {"rdsm": "sphere_bm", "rism": "sphere_bm", "rfm": "sphere_geodesic"}
 """Objectives on S^2 and the process each trains."""
 
 
 @dataclass
 class ProcessConfig:
-    kind: str = field(default="vp", metadata=_choice(*SDE_KINDS, *FLOW_KINDS, *SPHERE_KINDS))
+    kind: str = field(default="vp", metadata=_choice(*SDE_KINDS, *FLOW_KINDS, *SPHERE_KINDS,
+                                                      "none"))
+    """none: no forward process, for the classic families (model.kind=vae|helmholtz|gan)."""
     beta_min: float = field(default=0.1, metadata=_positive())
     beta_max: float = field(default=20.0, metadata=_positive())
     """VP/sub-VP β(t); for sphere_bm the Brownian time change (RSGM: 1e-3 and 24 give
@@ -79,13 +90,33 @@ class ProcessConfig:
 
 @dataclass
 class ModelConfig:
+    kind: str = field(default="mlp", metadata=_choice("mlp", "unet", *FAMILY_OBJECTIVES))
+    """mlp: `nets.TimeMLP` (images are flattened); unet: `nets.UNet` on (H, W, C) images;
+    vae, helmholtz, gan: the classic families of `sdegen.families` (their MLPs use width, depth
+    and latent_dim)."""
     width: int = field(default=128, metadata=_positive())
     depth: int = field(default=3, metadata=_positive())
     n_freq: int = field(default=16, metadata=_positive())
     max_freq: float = field(default=64.0, metadata=_positive())
-    parameterisation: str = field(default="noise", metadata=_choice("noise", "score", "energy"))
-    """noise / score: `fields.ScoreField`; energy: `energy.EnergyField` of the scalar
+    parameterisation: str = field(default="noise",
+                                  metadata=_choice("noise", "score", "edm", "energy"))
+    """noise / score / edm: `fields.ScoreField`; energy: `energy.EnergyField` of the scalar
     `energy.DenoiserEnergy` (score = −∇E, so MCMC, tempering and composition apply)."""
+    latent_dim: int = field(default=8, metadata=_positive())
+    """vae, gan: latent dimension; helmholtz: units in the top binary layer."""
+    decoder: str = field(default="gaussian", metadata=_choice("gaussian", "bernoulli"))
+    """vae: p(x | z); bernoulli needs binary data (data.binarize=true)."""
+    sigma_data: float = field(default=0.5, metadata=_positive())
+    """edm: the data standard deviation σ_d of Karras et al. (2022) preconditioning."""
+    channels: int = field(default=16, metadata=_positive())
+    """unet: base channel count (times each of channel_mults per resolution level)."""
+    channel_mults: list = field(default_factory=lambda: [1, 1])
+    """unet: channel multiplier per resolution level (each level after the first halves H, W)."""
+    num_res_blocks: int = field(default=1, metadata=_positive())
+    attn_resolutions: list = field(default_factory=lambda: [4])
+    """unet: spatial sizes (H at that level) with self-attention."""
+    num_classes: int = field(default=0, metadata={"min": 0})
+    """unet: > 0 adds a label embedding (labels 0..num_classes−1, plus a null label)."""
     activation: str = field(default="silu", metadata=_choice("silu", "sin", "tanh"))
     """Sphere data (`nets.TangentMLP`, chosen for data on S^2): hidden activation."""
     x_freq: int = field(default=0, metadata={"min": 0})
@@ -96,8 +127,13 @@ class ModelConfig:
 
 @dataclass
 class ObjectiveConfig:
-    kind: str = field(default="dsm", metadata=_choice("dsm", "ssm", "fm", "ot_cfm", "maxlik",
-                                                      *SPHERE_OBJECTIVES))
+    kind: str = field(default="dsm", metadata=_choice(
+        "dsm", "ssm", "fm", "ot_cfm", "maxlik", "classifier", "elbo", "iwae", "wake_sleep",
+        "gan", *SPHERE_OBJECTIVES))
+    """classifier: a noise-conditioned classifier p(y | x_t, t) (`sdegen.guidance`), on
+    labelled data (`data.conditional=true`), for classifier guidance and feature distances;
+    elbo, iwae, wake_sleep, gan: the classic families (`model.kind` vae, helmholtz, gan);
+    rdsm, rism, rfm: the sphere objectives (`sdegen.objectives_sphere`)."""
     weighting: str = field(default="song", metadata=_choice("song", "likelihood", "likelihood_is"))
     t_eps: float = field(default=1e-5, metadata={"min": 0.0, "max": 0.5})
     trace: str = field(default="hutchinson", metadata=_choice("hutchinson", "exact"))
@@ -108,6 +144,13 @@ class ObjectiveConfig:
     """maxlik: RNODE Jacobian-Frobenius weight λ_J (Finlay et al. 2020)."""
     train_tol: float = field(default=1e-3, metadata=_positive())
     """maxlik: rtol = atol of the training solve."""
+    label_dropout: float = field(default=0.1, metadata={"min": 0.0, "max": 1.0})
+    """dsm with data.conditional: probability of training on the null label (classifier-free
+    guidance, Ho & Salimans 2022)."""
+    k: int = field(default=8, metadata=_positive())
+    """iwae: importance samples per example in the training bound."""
+    r1: float = field(default=1.0, metadata={"min": 0.0})
+    """gan: weight γ of the R1 penalty on real data (Mescheder et al. 2018)."""
 
 
 @dataclass
@@ -127,6 +170,9 @@ class TrainConfig:
     """What a non-finite loss/gradient does: stop the run, or skip that update."""
     max_skips: int = field(default=10, metadata={"min": 0})
     """With on_nonfinite=skip: stop after this many skipped updates in a row."""
+    devices: int = field(default=0, metadata={"min": 0})
+    """Data-parallel training over this many devices (0: all visible devices; 1: one device):
+    the batch is sharded over a 1-D `jax.sharding.Mesh`, parameters replicated."""
 
 
 @dataclass
@@ -153,6 +199,8 @@ class EvalConfig:
     max_steps: int = field(default=16_384, metadata=_positive())
     """Step limit of the likelihood ODE solve."""
     use_ema: bool = True
+    k: int = field(default=512, metadata=_positive())
+    """vae, helmholtz: importance samples of the test log-likelihood estimate."""
 
 
 @dataclass
@@ -287,6 +335,9 @@ def check_consistency(cfg: Config) -> Config:
     """Errors for keys that are valid alone but not together (objective vs process kind,
     t_eps = 0 where the field is singular, stochastic samplers for ODE-only processes)."""
     kind, obj = cfg.process.kind, cfg.objective.kind
+    _check_family(cfg)
+    if kind == "none":
+        return cfg
     _check_sphere(cfg)
     if obj in ("dsm", "ssm") and kind not in SDE_KINDS:
         raise ConfigError(f"objective.kind={obj} trains a score and needs an SDE process "
@@ -301,6 +352,14 @@ def check_consistency(cfg: Config) -> Config:
     if kind in (*FLOW_KINDS, "sphere_geodesic") and cfg.sample.method != "ode":
         raise ConfigError(f"sample.method={cfg.sample.method} needs an SDE; process.kind={kind} "
                           "has only an ODE: set sample.method=ode")
+    if (cfg.data.conditional or cfg.data.holdout >= 0) and cfg.data.name not in IMAGE_NAMES:
+        raise ConfigError(f"data.conditional and data.holdout apply to labelled images "
+                          f"({', '.join(IMAGE_NAMES)}), not data.name={cfg.data.name}")
+    if cfg.data.conditional and obj not in ("dsm", "classifier"):
+        raise ConfigError(f"data.conditional=true trains with labels: objective.kind must be dsm "
+                          f"or classifier, got {obj}")
+    if obj == "classifier" and not cfg.data.conditional:
+        raise ConfigError("objective.kind=classifier needs labels: set data.conditional=true")
     score_kinds = (*SDE_KINDS, "sphere_bm")
     singular = kind in score_kinds or (kind == "flow_vp" and obj in PATH_OBJECTIVES)
     for key, value in (("objective.t_eps", cfg.objective.t_eps),
@@ -309,6 +368,33 @@ def check_consistency(cfg: Config) -> Config:
             raise ConfigError(f"config key '{key}' must be > 0 for process.kind={kind} (its "
                               "field is singular at t = 0); e.g. 1e-5")
     return cfg
+
+
+def _check_family(cfg: Config) -> None:
+    """A classic family needs its own objective, no process, and (helmholtz, bernoulli) binary
+    data; the processes' models and objectives need a process."""
+    model, obj, kind = cfg.model.kind, cfg.objective.kind, cfg.process.kind
+    family_objs = [o for objs in FAMILY_OBJECTIVES.values() for o in objs]
+    if model in FAMILY_OBJECTIVES:
+        if obj not in FAMILY_OBJECTIVES[model]:
+            raise ConfigError(f"model.kind={model} is trained by objective.kind="
+                              f"{' or '.join(FAMILY_OBJECTIVES[model])}, got {obj}")
+        if kind != "none":
+            raise ConfigError(f"model.kind={model} has no forward process; set "
+                              f"process.kind=none (got {kind})")
+        binary = model == "helmholtz" or (model == "vae" and cfg.model.decoder == "bernoulli")
+        if binary and not cfg.data.binarize:
+            what = "the Helmholtz machine" if model == "helmholtz" else "model.decoder=bernoulli"
+            raise ConfigError(f"{what} models binary data; set data.binarize=true (images only, "
+                              "e.g. data.name=digits)")
+    elif obj in family_objs:
+        owner = next(m for m, objs in FAMILY_OBJECTIVES.items() if obj in objs)
+        raise ConfigError(f"objective.kind={obj} trains model.kind={owner}, got "
+                          f"model.kind={model}; set model.kind={owner} and process.kind=none")
+    elif kind == "none":
+        raise ConfigError(f"process.kind=none is for the classic families (model.kind="
+                          f"{'|'.join(FAMILY_OBJECTIVES)}); model.kind={model} needs a process, "
+                          "e.g. process.kind=vp")
 
 
 def _check_sphere(cfg: Config) -> None:
@@ -389,6 +475,7 @@ def dump(cfg: Config, path: str | Path) -> None:
 
 
 def build_process(cfg: ProcessConfig):
+    """The process of the config; None for process.kind=none (the classic families)."""
     from .processes import (
         CNF,
         VESDE,
@@ -404,6 +491,8 @@ def build_process(cfg: ProcessConfig):
         return SphereBrownian(beta_min=cfg.beta_min, beta_max=cfg.beta_max)
     if cfg.kind == "sphere_geodesic":
         return SphereGeodesicPath()
+    if cfg.kind == "none":
+        return None
     if cfg.kind == "flow_linear":
         return LinearPath(sigma_min=cfg.path_sigma_min)
     if cfg.kind == "flow_vp":
@@ -424,7 +513,7 @@ def build_data(cfg: Config):
     """The config's dataset as a `sdegen.data.source.DataSource`."""
     from .data import TOY_DATASETS
     from .data.digits import DIGITS_LEVELS, binarize, digits_splits
-    from .data.source import AnalyticSource, ArraySource, DequantizedSource
+    from .data.source import AnalyticSource, ArraySource, DequantizedSource, LabelledSource
 
     d = cfg.data
     if d.binarize and d.name not in IMAGE_NAMES:
@@ -436,21 +525,94 @@ def build_data(cfg: Config):
         return sphere_source(d.name, d.path, cfg.seed, d.protocol)
     if d.name == "digits":
         split = digits_splits(cfg.seed)
-        train, test = split["train"][0], split["test"][0]
+        (train, train_y), (test, test_y) = split["train"], split["test"]
+        if d.holdout >= 0:
+            train, train_y = train[train_y != d.holdout], train_y[train_y != d.holdout]
+        if d.conditional:
+            x_tr, x_te = (binarize(train), binarize(test)) if d.binarize else (train, test)
+            return LabelledSource(x_tr, train_y, x_te, test_y,
+                                  0 if d.binarize else DIGITS_LEVELS, 10)
         if d.binarize:
             return ArraySource(binarize(train), binarize(test))
         return DequantizedSource(train, test, DIGITS_LEVELS)
+    if d.name in ("mnist", "cifar10"):
+        from .data.images import IMAGE_LEVELS, load_cifar10, load_mnist
+
+        if not d.path:
+            raise ConfigError(f"data.name={d.name} reads files: set data.path to the folder "
+                              f"holding them (see sdegen/data/images.py for the layout)")
+        split = (load_mnist if d.name == "mnist" else load_cifar10)(d.path)
+        train, test = split["train"][0], split["test"][0]
+        if d.binarize:
+            half = IMAGE_LEVELS // 2 - 1
+            return ArraySource(binarize(train, half), binarize(test, half))
+        return DequantizedSource(train, test, IMAGE_LEVELS)
     return AnalyticSource(TOY_DATASETS[d.name], shape=(2,))
+
+
+def _int_list(key: str, value: list) -> tuple[int, ...]:
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+        raise ConfigError(f"config key '{key}' must be a list of positive integers, got "
+                          f"{value!r}; e.g. [1, 2]")
+    return tuple(value)
+
+
+def _build_net(cfg: Config, shape: tuple[int, ...], key):
+    from .nets import ClassTimeMLP, Flattened, TimeClassifier, TimeMLP, UNet
+
+    m = cfg.model
+    if cfg.data.conditional:  # labelled batches: a classifier, or a class-conditional field
+        k = build_data(cfg).num_classes
+        kw = dict(key=key, width=m.width, depth=m.depth, n_freq=m.n_freq, max_freq=m.max_freq)
+        if cfg.objective.kind == "classifier":
+            if m.kind != "mlp":
+                raise ConfigError("objective.kind=classifier trains an MLP classifier; set "
+                                  "model.kind=mlp")
+            return TimeClassifier(tuple(shape), k, **kw)
+        if m.kind == "mlp":
+            return ClassTimeMLP(tuple(shape), k, **kw)
+        if m.num_classes != k:
+            raise ConfigError(f"data.conditional=true with {k} classes needs "
+                              f"model.num_classes={k}, got {m.num_classes}")
+    if m.kind == "unet":
+        if len(shape) != 3:
+            raise ConfigError(f"model.kind=unet takes images (H, W, C), but data.name="
+                              f"{cfg.data.name!r} has examples of shape {tuple(shape)}; use "
+                              "model.kind=mlp")
+        mults = _int_list("model.channel_mults", m.channel_mults)
+        if not mults:
+            raise ConfigError("config key 'model.channel_mults' must not be empty; e.g. [1, 2]")
+        try:
+            return UNet(shape, key=key, channels=m.channels, channel_mults=mults,
+                        num_res_blocks=m.num_res_blocks,
+                        attn_resolutions=_int_list("model.attn_resolutions", m.attn_resolutions),
+                        num_classes=m.num_classes, n_freq=m.n_freq, max_freq=m.max_freq)
+        except ValueError as err:
+            raise ConfigError(f"model: {err}") from None
+    net = TimeMLP(math.prod(shape), key=key, width=m.width, depth=m.depth, n_freq=m.n_freq,
+                  max_freq=m.max_freq)
+    return net if len(shape) == 1 else Flattened(net)  # images: the MLP sees the flat example
 
 
 def build_field(cfg: Config, shape: tuple[int, ...], key):
     """The trainable model of a config (an `eqx.Module`) for examples of `shape`: a score for
-    SDEs, the velocity network itself for flows and CNFs."""
+    SDEs, the velocity network itself for flows and CNFs, the whole VAE / Helmholtz machine /
+    GAN for the classic families."""
     from .energy import DenoiserEnergy, EnergyField
     from .fields import ScoreField
-    from .nets import TimeMLP
 
     m = cfg.model
+    if m.kind in FAMILY_OBJECTIVES:  # they act on the flattened example
+        from .families import GAN, VAE, HelmholtzMachine
+
+        dim = math.prod(shape)
+        if m.kind == "vae":
+            return VAE.mlp(dim, m.latent_dim, key=key, width=m.width, depth=m.depth,
+                           likelihood=m.decoder)
+        if m.kind == "gan":
+            return GAN.mlp(dim, m.latent_dim, key=key, width=m.width, depth=m.depth)
+        # helmholtz: binary layers (dim, width × (depth − 1), latent_dim)
+        return HelmholtzMachine((dim, *[m.width] * (m.depth - 1), m.latent_dim), key=key)
     if cfg.data.name in SPHERE_NAMES:
         from .nets import TangentMLP
         from .processes import SphereScore
@@ -461,14 +623,9 @@ def build_field(cfg: Config, shape: tuple[int, ...], key):
         if cfg.process.kind == "sphere_bm":
             return SphereScore(net, build_process(cfg.process))
         return net
-    if len(shape) != 1:
-        raise ConfigError(f"model: the MLP field takes vectors, but data.name={cfg.data.name!r} "
-                          f"has examples of shape {tuple(shape)}; choose a model for that shape")
-    (dim,) = shape
-    net = TimeMLP(dim, key=key, width=m.width, depth=m.depth, n_freq=m.n_freq,
-                  max_freq=m.max_freq)
-    if cfg.process.kind in FLOW_KINDS:
+    net = _build_net(cfg, shape, key)
+    if cfg.process.kind in FLOW_KINDS or cfg.objective.kind == "classifier":
         return net
     if m.parameterisation == "energy":
         return EnergyField(DenoiserEnergy(net, build_process(cfg.process)))
-    return ScoreField(net, build_process(cfg.process), m.parameterisation)
+    return ScoreField(net, build_process(cfg.process), m.parameterisation, m.sigma_data)

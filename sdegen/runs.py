@@ -14,9 +14,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import config as C
-from . import plot
+from . import family_runs, plot
 from .data import IDEAL_NLL
 from .errors import SolverError
+from .image_eval import evaluate_images
 from .likelihood import log_prob
 from .manifolds import Sphere
 from .metrics import sliced_wasserstein
@@ -64,6 +65,8 @@ def sample_run(run_dir: str | Path, n: int | None = None, method: str | None = N
     `overrides` (`sample.max_steps=...`) change the run's config for this call only."""
     run_dir = Path(run_dir)
     cfg, field = load_run(run_dir, overrides=overrides)
+    if cfg.model.kind in C.FAMILY_OBJECTIVES:  # VAE, Helmholtz machine, GAN: ancestral draws
+        return family_runs.sample_run(run_dir, cfg, field, n, seed)
     n = n or cfg.sample.n
     method = method or cfg.sample.method
     t0 = time.perf_counter()
@@ -72,7 +75,9 @@ def sample_run(run_dir: str | Path, n: int | None = None, method: str | None = N
     out = run_dir / "samples.npz"
     np.savez(out, x=np.asarray(x), method=method, nfe=stats.nfe)
     title = f"{cfg.name}: {n} samples, method={method}, NFE={stats.nfe}"
-    if isinstance(C.build_data(cfg).manifold, Sphere):
+    if cfg.data.name in C.IMAGE_NAMES:
+        png = plot.image_grid(np.asarray(x)[:100], run_dir / "samples.png", title=title)
+    elif isinstance(C.build_data(cfg).manifold, Sphere):
         png = samples_map(x, run_dir / "samples.png", title=title)
     else:
         png = plot.samples_scatter(np.asarray(x), run_dir / "samples.png", title=title)
@@ -86,7 +91,12 @@ def evaluate_run(run_dir: str | Path, grid: int = 48, overrides: Sequence[str] =
     Writes eval.json and density.png into the run directory."""
     run_dir = Path(run_dir)
     cfg, field = load_run(run_dir, overrides=overrides)
+    if cfg.model.kind in C.FAMILY_OBJECTIVES:  # their own likelihood estimates
+        return family_runs.evaluate_run(run_dir, cfg, field)
     k = keys(cfg)
+    if cfg.data.name in C.IMAGE_NAMES:
+        return evaluate_images(cfg, field, run_dir, test_key=k["test"], eval_key=k["eval"],
+                               draw=draw)
     data = C.build_data(cfg)
     if isinstance(data.manifold, Sphere):
         return evaluate_sphere_run(run_dir, cfg, field, model_log_prob, grid)

@@ -26,7 +26,7 @@ def test_shipped_configs_load():
     ("train.lr=-1", "config key 'train.lr' must be > 0.0, got -1.0"),
     ("process.kind=vpp",
      "must be one of vp, subvp, ve, flow_linear, flow_vp, cnf, sphere_bm, sphere_geodesic, "
-     "got 'vpp'; did you mean 'vp'?"),
+     "none, got 'vpp'; did you mean 'vp'?"),
     ("train.steps", "must look like key=value"),
 ])
 def test_bad_overrides_name_the_key(override, message):

@@ -4,6 +4,7 @@ Equinox module and each objective a per-example loss, so the ordinary training l
 
 from .gan import GAN, discriminator_loss, gan_loss, generator_loss, r1_penalty
 from .helmholtz import HelmholtzMachine, helmholtz_log_prob, wake_sleep_loss
+from .objectives import FAMILY_LOSSES, family_loss
 from .vae import VAE, elbo, interpolate, iwae_bound
 
 __all__ = [
@@ -19,4 +20,6 @@ __all__ = [
     "generator_loss",
     "discriminator_loss",
     "r1_penalty",
+    "family_loss",
+    "FAMILY_LOSSES",
 ]

@@ -47,3 +47,13 @@ class TimeMLP(eqx.Module):
 
     def __call__(self, x: Float[Array, " d"], t: Float[ArrayLike, ""]) -> Float[Array, " d"]:
         return self.mlp(jnp.concatenate([x, self.time_embed(t).astype(x.dtype)]))
+
+
+class Flattened(eqx.Module):
+    """A vector field `net(x, t)` on R^D applied to examples of any shape (e.g. 8×8×1 images):
+    flatten, apply, reshape back."""
+
+    net: TimeMLP
+
+    def __call__(self, x: Float[Array, "*d"], t: Float[ArrayLike, ""]) -> Float[Array, "*d"]:
+        return self.net(x.reshape(-1), t).reshape(x.shape)
