@@ -31,7 +31,8 @@ Settings: full — 2000 steps, batch 256 for every model, 1000 toy test points /
 digits, ODE rtol = atol = 1e-4, k = 512 importance samples: 2194 s measured on 2 CPU cores
 shared with other jobs (load ~14), the CNF left out (add `--models cnf`, toy only). `--small` —
 150 steps, batch 64, 5 runs (`SMALL_PAIRS`), k = 32: a smoke test of every code path, its numbers
-mean nothing. At 2000 steps the GAN collapses (a ring on 8gaussians, near-identical digits).
+mean nothing; 450 s wall at load ~16 but 152 s of CPU (≈ 2.5-3 min on 2 free cores). At 2000
+steps the GAN collapses (a ring on 8gaussians, near-identical digits).
 
 Outputs in `OUT/families_table/`: `metrics.json` (one record per run and the settings),
 `table.md`, `samples.png` (side-by-side samples: rows datasets, columns models) and
