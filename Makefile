@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.sdegen-installed
 
-.PHONY: demo test test-slow lint bench clean
+.PHONY: demo test test-slow lint bench clean reproduce-small docs
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,20 @@ test: lint
 
 test-slow: $(STAMP)
 	tests/reliability/run_slow.sh
+
+# Every experiment in its --small setting, each in a fresh process; a summary table at the end,
+# exit 1 if any fails. `sdegen reproduce --index --results results/ci` then rebuilds the index.
+reproduce-small: $(STAMP)
+	$(BIN)/sdegen reproduce --all --small --out results/ci
+
+# The docs (docs/*.md + an API reference from the docstrings), built offline; warnings fail.
+DOCS_STAMP := $(VENV)/.docs-installed
+$(DOCS_STAMP): $(STAMP) docs/requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r docs/requirements.txt
+	@touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(BIN)/mkdocs build --strict
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/toy_sampling.py

@@ -1,4 +1,5 @@
-"""`sdegen train | sample | evaluate | list` — every error is one line on stderr, exit code 2."""
+"""`sdegen train | sample | evaluate | list | reproduce` — every error is one line on stderr,
+exit code 2."""
 
 from __future__ import annotations
 
@@ -6,19 +7,40 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import SdegenError
+from .errors import ConfigError, SdegenError
 
 
 def _cmd_train(args) -> None:
     from . import config as C
     from .train import train
 
+    if args.distributed:
+        _init_distributed()
     target = Path(args.config)
     if target.is_dir():  # resume a run directory with its own config
         cfg = C.load(target / "config.yaml", [f"out_dir={target}", *args.overrides])
     else:
         cfg = C.load(target, args.overrides)
     train(cfg, progress=not args.no_progress)
+
+
+def _init_distributed() -> None:
+    """`jax.distributed.initialize()` for multi-host data-parallel training: the coordinator
+    comes from JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID, or is detected
+    on SLURM, Open MPI and Cloud TPU pods (see the README)."""
+    import jax
+
+    from .errors import ConfigError
+
+    try:
+        jax.distributed.initialize()
+    except (RuntimeError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"--distributed: jax.distributed.initialize() failed ({first}); set "
+                          "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID, or "
+                          "run under SLURM/MPI/a TPU pod") from None
+    print(f"process {jax.process_index()} of {jax.process_count()}: "
+          f"{jax.device_count()} devices in all")
 
 
 def _cmd_sample(args) -> None:
@@ -31,7 +53,7 @@ def _cmd_sample(args) -> None:
 def _cmd_evaluate(args) -> None:
     from .runs import evaluate_run
 
-    evaluate_run(args.run_dir, overrides=args.overrides)
+    evaluate_run(args.run_dir, grid=args.grid, overrides=args.overrides)
 
 
 def _cmd_list(args) -> None:
@@ -50,6 +72,24 @@ def _cmd_list(args) -> None:
     print("samplers:  " + ", ".join(METHODS))
 
 
+def _cmd_reproduce(args) -> int:
+    from . import reproduce as R
+
+    if args.list:
+        return int(R.list_experiments(args.experiments_dir) > 0)
+    if args.index:
+        from .reproduce_index import write_index
+
+        write_index(args.experiments_dir, args.results)
+        return 0
+    if args.all:
+        return int(R.run_all(small=args.small, out=args.out, root=args.experiments_dir) > 0)
+    if not args.name:
+        raise ConfigError("name an experiment, or use --list, --all or --index")
+    R.run_one(args.name, small=args.small, out=args.out, root=args.experiments_dir)
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with usage mistakes on one line like every other error."""
 
@@ -65,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("overrides", nargs="*", default=[],
                    help="dotted key=value, e.g. train.steps=2000")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    t.add_argument("--distributed", action="store_true",
+                   help="multi-host: call jax.distributed.initialize() first (see README)")
     t.set_defaults(func=_cmd_train)
     s = sub.add_parser("sample", help="draw samples from a trained run")
     s.add_argument("run_dir")
@@ -78,10 +120,26 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="test NLL (nats), sliced Wasserstein, density figure")
     e.add_argument("run_dir")
     e.add_argument("overrides", nargs="*", default=[], help="for this call, e.g. eval.rtol=1e-4")
+    e.add_argument("--grid", type=int, default=48,
+                   help="density figure resolution (2D: grid × grid; sphere: grid+1 latitudes)")
     e.set_defaults(func=_cmd_evaluate)
     ls = sub.add_parser("list", help="list shipped configs, datasets, processes and samplers")
     ls.add_argument("--configs", default="configs")
     ls.set_defaults(func=_cmd_list)
+    r = sub.add_parser("reproduce", help="run a paper experiment from experiments/ "
+                                         "(--list to see them)")
+    r.add_argument("name", nargs="?", help="experiment name (file stem in experiments/)")
+    r.add_argument("--small", action="store_true", help="the CI setting: minutes on 2 CPU cores")
+    r.add_argument("--out", default="results", help="results root (default: results)")
+    r.add_argument("--list", action="store_true", help="list the experiments")
+    r.add_argument("--all", action="store_true",
+                   help="run every experiment, each in a fresh process; exit 1 if any fails")
+    r.add_argument("--index", action="store_true",
+                   help="regenerate experiments/README.md from the runs under --results")
+    r.add_argument("--results", default="results", help="where --index looks for runs")
+    r.add_argument("--experiments-dir", default=None,
+                   help="experiments folder (default: the one beside the sdegen package)")
+    r.set_defaults(func=_cmd_reproduce)
     return p
 
 
@@ -98,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as stop:  # usage errors (one line, see _Parser) and --help
         return stop.code if isinstance(stop.code, int) else 2
     try:
-        args.func(args)
+        code = args.func(args)
     except SdegenError as err:
         print(f"sdegen: error: {err}", file=sys.stderr)
         return 2
@@ -109,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sdegen: interrupted; the last complete checkpoint is kept", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -118,25 +118,28 @@ def samples_scatter(x: np.ndarray, path: str | Path, *, title: str = "") -> Path
     return _save(fig, path)
 
 
-def image_grid(x: np.ndarray, path: str | Path, *, ncol: int = 10, title: str = "") -> Path:
-    """Images (n, H, W, 1) or (n, H, W, 3) with values in [0, 1] (clipped), in a grid."""
-    x = np.clip(np.asarray(x), 0.0, 1.0)
-    n = x.shape[0]
-    nrow = -(-n // ncol)
-    h, w, c = x.shape[1:]
-    canvas = np.ones((nrow * (h + 1) + 1, ncol * (w + 1) + 1, c))
+def image_grid(images: np.ndarray, path: str | Path, *, title: str = "",
+               ncol: int | None = None) -> Path:
+    """A grid of (n, H, W, C) images with values in [0, 1] (clipped), C = 1 grey or 3 RGB."""
+    images = np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0)
+    n, h, w, c = images.shape
+    ncol = ncol or int(np.ceil(np.sqrt(n)))
+    nrow = int(np.ceil(n / ncol))
+    canvas = np.ones((nrow * (h + 1) + 1, ncol * (w + 1) + 1, c), dtype=np.float32)
     for i in range(n):
         r, q = divmod(i, ncol)
-        canvas[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + q * (w + 1): 1 + q * (w + 1) + w] = x[i]
-    fig, ax = plt.subplots(figsize=(0.4 * ncol + 0.4, 0.4 * nrow + 0.6))
+        canvas[1 + r * (h + 1):1 + r * (h + 1) + h, 1 + q * (w + 1):1 + q * (w + 1) + w] = images[i]
+    fig, ax = plt.subplots(figsize=(0.5 + 0.45 * ncol * max(w, 8) / 8,
+                                    0.8 + 0.45 * nrow * max(h, 8) / 8))
     ax.imshow(canvas[..., 0] if c == 1 else canvas, cmap="gray_r" if c == 1 else None,
               vmin=0.0, vmax=1.0, interpolation="nearest")
     ax.set_axis_off()
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=8)
     return _save(fig, path)
 
 
-def sphere_maps(rows, lon: np.ndarray, lat: np.ndarray, path: str | Path) -> Path:
+def sphere_maps(rows, lon: np.ndarray | None, lat: np.ndarray | None, path: str | Path, *,
+                points_label: str = "data") -> Path:
     """Mollweide maps, one row per dataset: its points (lat/lon degrees), then each model's log
     density on the (lat, lon) radian grid. `rows` = [(title, latlon_deg, [(model, logp)])]."""
     ncol = 1 + max(len(r[2]) for r in rows)
@@ -144,7 +147,7 @@ def sphere_maps(rows, lon: np.ndarray, lat: np.ndarray, path: str | Path) -> Pat
     for i, (title, latlon, dens) in enumerate(rows):
         ax = fig.add_subplot(len(rows), ncol, i * ncol + 1, projection="mollweide")
         ax.scatter(np.deg2rad(latlon[:, 1]), np.deg2rad(latlon[:, 0]), s=0.5, c="k", alpha=0.5)
-        ax.set_title(f"{title}: data", fontsize=8)
+        ax.set_title(f"{title}: {points_label}", fontsize=8)
         for j, (model, logp) in enumerate(dens):
             ax = fig.add_subplot(len(rows), ncol, i * ncol + 2 + j, projection="mollweide")
             lo = max(np.percentile(logp, 5), np.max(logp) - 12.0)  # 12 nats of dynamic range

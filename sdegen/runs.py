@@ -17,8 +17,11 @@ from . import config as C
 from . import family_runs, plot
 from .data import IDEAL_NLL
 from .errors import SolverError
+from .image_eval import evaluate_images
 from .likelihood import log_prob
+from .manifolds import Sphere
 from .metrics import sliced_wasserstein
+from .runs_sphere import evaluate_sphere_run, samples_map
 from .sample import sample
 from .train import keys, load_run
 
@@ -71,8 +74,13 @@ def sample_run(run_dir: str | Path, n: int | None = None, method: str | None = N
     wall = time.perf_counter() - t0
     out = run_dir / "samples.npz"
     np.savez(out, x=np.asarray(x), method=method, nfe=stats.nfe)
-    png = plot.samples_scatter(np.asarray(x), run_dir / "samples.png",
-                               title=f"{cfg.name}: {n} samples, method={method}, NFE={stats.nfe}")
+    title = f"{cfg.name}: {n} samples, method={method}, NFE={stats.nfe}"
+    if cfg.data.name in C.IMAGE_NAMES:
+        png = plot.image_grid(np.asarray(x)[:100], run_dir / "samples.png", title=title)
+    elif isinstance(C.build_data(cfg).manifold, Sphere):
+        png = samples_map(x, run_dir / "samples.png", title=title)
+    else:
+        png = plot.samples_scatter(np.asarray(x), run_dir / "samples.png", title=title)
     print(f"{n} samples ({method}, NFE {stats.nfe}, {wall:.1f} s) -> {out} and {png}")
     return out
 
@@ -86,7 +94,12 @@ def evaluate_run(run_dir: str | Path, grid: int = 48, overrides: Sequence[str] =
     if cfg.model.kind in C.FAMILY_OBJECTIVES:  # their own likelihood estimates
         return family_runs.evaluate_run(run_dir, cfg, field)
     k = keys(cfg)
+    if cfg.data.name in C.IMAGE_NAMES:
+        return evaluate_images(cfg, field, run_dir, test_key=k["test"], eval_key=k["eval"],
+                               draw=draw)
     data = C.build_data(cfg)
+    if isinstance(data.manifold, Sphere):
+        return evaluate_sphere_run(run_dir, cfg, field, model_log_prob, grid)
     sampler = data.train_batch
     n = cfg.eval.n_test
     test = data.test_set(k["test"], n)

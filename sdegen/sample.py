@@ -56,7 +56,7 @@ def _ode_term(process, field, t_eps, to_data):
 @eqx.filter_jit
 def _solve(process, field, key, x_T, save_s, *, method, solver_name, rtol, atol, num_steps,
            snr, n_corrector, t_eps, max_steps, progress, grid=None, rho=7.0, churn=10.0,
-           to_data=True):
+           to_data=True, wrap=None):
     T = process.T
     s1 = T - t_eps
     saveat = diffrax.SaveAt(ts=save_s) if save_s is not None else diffrax.SaveAt(t1=True)
@@ -77,6 +77,7 @@ def _solve(process, field, key, x_T, save_s, *, method, solver_name, rtol, atol,
             terms = diffrax.ODETerm(lambda s, y, args: denoise(y, T - s))
             solver, controller = build(method, process, key, num_steps=num_steps, t_eps=t_eps,
                                        grid=grid, rho=rho, churn=churn)
+        solver = solver if wrap is None else wrap(solver)
         sol = integrate(terms, solver, 0.0, s1, x_T, dt0=None, controller=controller,
                         max_steps=max_steps, saveat=saveat, progress=progress)
         return sol, solver
@@ -92,6 +93,7 @@ def _solve(process, field, key, x_T, save_s, *, method, solver_name, rtol, atol,
     else:
         solver = ReverseDiffusionLangevin(score=field, T=T, key=jax.random.fold_in(key, 1),
                                           snr=snr, n_corrector=n_corrector)
+    solver = solver if wrap is None else wrap(solver)
     controller = diffrax.StepTo(ts=jnp.linspace(0.0, s1, num_steps + 1))
     sol = integrate(terms, solver, 0.0, s1, x_T, dt0=None, controller=controller,
                     max_steps=max_steps, saveat=saveat, adjoint=diffrax.DirectAdjoint(),
@@ -122,6 +124,7 @@ def sample(
     temperature: float = 1.0,
     progress: bool = False,
     return_stats: bool = False,
+    wrap: Callable[[diffrax.AbstractSolver], diffrax.AbstractSolver] | None = None,
 ) -> Float[Array, "n *d"] | tuple[Float[Array, "..."], SolveStats]:
     """Draw `shape[0]` samples by integrating the generative dynamics from t = T to t = t_eps.
 
@@ -151,6 +154,8 @@ def sample(
     - `save_ts`: forward times t in [t_eps, T] at which to return the state instead of only the
       end point; the result is then `(len(save_ts), n, *d)`.
     - `return_stats`: also return `SolveStats` (NFE = score evaluations on the whole batch).
+    - `wrap`: a solver wrapper (an `eqx.Module` called on the chosen fixed-step sampler, e.g.
+      `sdegen.inpaint`'s replacement) that acts after every step; not for `method="ode"`.
     """
     if method not in METHODS:
         raise ValueError(f"unknown sampling method {method!r}; choose one of {METHODS}")
@@ -169,6 +174,10 @@ def sample(
     if method in ("pc", "pc_ode") and not isinstance(process.manifold, Euclidean):
         raise ValueError(f"method={method!r} works in R^d only; on {process.manifold.name} use "
                          "method='sde' (geodesic random walk) or 'ode'")
+    if wrap is not None and method == "ode":
+        raise ValueError("a solver wrapper (wrap=) acts after every step of a fixed grid; the "
+                         "adaptive method='ode' has none: use method='sde', 'pc' or a few-step "
+                         "sampler")
     T = float(process.T)
     validate(solver, t_eps, T, allow_zero=process.regular_at_zero and method == "ode")
     if not (temperature > 0 and math.isfinite(temperature)):
@@ -193,7 +202,7 @@ def sample(
     sol, solver_obj = _solve(
         process, field, key_solve, x_T, save_s, method=method, solver_name=solver, rtol=rtol,
         atol=atol, num_steps=num_steps, snr=snr, n_corrector=n_corrector, t_eps=t_eps,
-        max_steps=max_steps, progress=progress, grid=grid, rho=rho, churn=churn,
+        max_steps=max_steps, progress=progress, grid=grid, rho=rho, churn=churn, wrap=wrap,
     )
     hint = ("loosen rtol/atol or raise t_eps" if method == "ode"
             else "raise num_steps or t_eps" + (" or lower snr" if "pc" in method else ""))

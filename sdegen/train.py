@@ -19,6 +19,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from tqdm.auto import tqdm
 
@@ -27,9 +28,11 @@ from . import config as C
 from .errors import ConfigError, TrainingError
 from .families import FAMILY_LOSSES, family_loss
 from .objectives import BATCH_OBJECTIVES, OBJECTIVES, batch_loss
+from .objectives_sphere import SPHERE_OBJECTIVES
 
 RESUME_IGNORED = {"train.steps", "train.log_every", "train.ckpt_every", "train.keep",
-                  "train.on_nonfinite", "train.max_skips", "sample", "eval", "out_dir"}
+                  "train.on_nonfinite", "train.max_skips", "train.devices", "sample", "eval",
+                  "out_dir"}
 """Config keys that may change when a run is resumed (they do not change the trajectory)."""
 
 
@@ -42,14 +45,38 @@ class TrainState:
 
 
 def make_optimizer(cfg: C.TrainConfig) -> optax.GradientTransformation:
-    """Adam (Kingma & Ba 2015) after global-norm clipping, with linear warm-up to `lr`."""
-    schedule = optax.linear_schedule(0.0, cfg.lr, max(cfg.warmup, 1))
+    """Adam (Kingma & Ba 2015) after global-norm clipping, with linear warm-up to `lr`, then
+    constant or (`lr_schedule=cosine`) cosine decay to lr/100 at `steps` (Loshchilov & Hutter
+    2017, SGDR eq. 5 without restarts; resuming with more steps stretches the decay)."""
+    warmup = max(cfg.warmup, 1)
+    if cfg.lr_schedule == "cosine":
+        schedule = optax.warmup_cosine_decay_schedule(0.0, cfg.lr, warmup,
+                                                      max(cfg.steps, warmup + 1), cfg.lr / 100)
+    else:
+        schedule = optax.linear_schedule(0.0, cfg.lr, warmup)
     return optax.chain(optax.clip_by_global_norm(cfg.grad_clip), optax.adam(schedule))
 
 
 def data_sampler(cfg: C.Config):
     """`(key, n) -> batch` of training data (jit-able), from `config.build_data`."""
     return C.build_data(cfg).train_batch
+
+
+def data_mesh(cfg: C.TrainConfig) -> jax.sharding.Mesh | None:
+    """A 1-D device mesh, axis "data", for data-parallel training over `cfg.devices` devices
+    (0: all visible ones), or None for one device. With `jax.distributed.initialize()` called
+    first, `jax.devices()` spans every host, so the same mesh is multi-host."""
+    available = jax.devices()
+    n = cfg.devices or len(available)
+    if n > len(available):
+        raise ConfigError(f"train.devices={n} but only {len(available)} devices are visible "
+                          f"({available[0].platform}); set train.devices <= {len(available)}")
+    if n == 1:
+        return None
+    if cfg.batch_size % n:
+        raise ConfigError(f"train.batch_size={cfg.batch_size} does not divide over {n} devices; "
+                          f"set train.batch_size to a multiple of {n} (or train.devices=1)")
+    return jax.sharding.Mesh(np.array(available[:n]), ("data",))
 
 
 def keys(cfg: C.Config) -> dict[str, jax.Array]:
@@ -65,12 +92,27 @@ def init_state(cfg: C.Config) -> tuple[TrainState, optax.GradientTransformation]
     return TrainState(model, opt.init(params), params, 0), opt
 
 
-def make_loss(cfg: C.ObjectiveConfig, process):
-    """`loss(field, x0_batch, key) -> scalar` for the config's objective (for the classic
-    families, `process` is None and the field is the whole model)."""
+def make_loss(cfg: C.ObjectiveConfig, process, num_classes: int | None = None):
+    """`loss(field, x0_batch, key) -> scalar` for the config's objective. With `num_classes`
+    the batches are (x, label) pairs: `dsm` trains a class-conditional score with label dropout
+    (null label = `num_classes`), `classifier` a noise-conditioned classifier. For the classic
+    families `process` is None and the field is the whole model."""
     o = cfg
     if o.kind in FAMILY_LOSSES:
         return lambda model, x0, key: family_loss(o.kind, model, x0, key, k=o.k, r1_gamma=o.r1)
+    if num_classes is not None:
+        from .guidance import batch_conditional_loss, classifier_loss, conditional_dsm_loss
+
+        if o.kind == "classifier":
+            return lambda model, batch, key: batch_conditional_loss(
+                classifier_loss, process, model, batch, key, t_eps=o.t_eps)
+        return lambda model, batch, key: batch_conditional_loss(
+            conditional_dsm_loss, process, model, batch, key, null=num_classes,
+            p_uncond=o.label_dropout, t_eps=o.t_eps, weighting=o.weighting)
+    if o.kind in SPHERE_OBJECTIVES:
+        objective = SPHERE_OBJECTIVES[o.kind]
+        return lambda field, x0, key: batch_loss(objective, process, field, x0, key,
+                                                 t_eps=o.t_eps)
     if o.kind in ("dsm", "ssm"):
         kwargs = dict(t_eps=o.t_eps, weighting=o.weighting)
     elif o.kind == "maxlik":
@@ -204,15 +246,27 @@ def train(cfg: C.Config, *, progress: bool = True) -> Path:
     mngr = ckpt.manager(ckpt_dir, cfg.train.keep)
 
     process = C.build_process(cfg.process)
-    loss_of = make_loss(cfg.objective, process)
+    loss_of = make_loss(cfg.objective, process,
+                        getattr(C.build_data(cfg), "num_classes", None))
     sampler = data_sampler(cfg)
     k = keys(cfg)
     batch_size, decay = cfg.train.batch_size, cfg.train.ema_decay
     params, static = eqx.partition(state.model, eqx.is_inexact_array)
+    opt_state, ema = state.opt_state, state.ema
+    mesh = data_mesh(cfg.train)
+    if mesh is not None:  # data parallel: replicate the state, shard each batch over "data"
+        P = jax.sharding.PartitionSpec
+        replicated = jax.sharding.NamedSharding(mesh, P())
+        params, opt_state, ema = jax.device_put((params, opt_state, ema), replicated)
+        batch_sharding = jax.sharding.NamedSharding(mesh, P("data"))
+        print(f"data parallel over {mesh.size} {mesh.devices.flat[0].platform} devices: "
+              f"{batch_size // mesh.size} examples per device")
 
     @eqx.filter_jit
     def step_fn(params, opt_state, ema, step):
         x0 = sampler(jax.random.fold_in(k["data"], step), batch_size)
+        if mesh is not None:
+            x0 = jax.lax.with_sharding_constraint(x0, batch_sharding)
 
         def loss_fn(p):
             model = eqx.combine(p, static)
@@ -230,7 +284,6 @@ def train(cfg: C.Config, *, progress: bool = True) -> Path:
         ema = jax.tree_util.tree_map(lambda e, p: d * e + (1 - d) * p, ema, params)
         return params, opt_state, ema, loss
 
-    opt_state, ema = state.opt_state, state.ema
     start, steps = state.step, cfg.train.steps
     skip, max_skips = cfg.train.on_nonfinite == "skip", cfg.train.max_skips
     bar = tqdm(total=steps, initial=start, desc=f"train {cfg.name}", disable=not progress,

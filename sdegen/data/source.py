@@ -97,3 +97,38 @@ class DequantizedSource(ArraySource):
 
     def test_set(self, key, n):
         return self._dequantize(key, self.test[:n])
+
+
+class LabelledSource(DataSource):
+    """Labelled integer-valued data (e.g. digit images with their classes): batches are
+    `(x, y)` pairs, x dequantised as in `DequantizedSource` (or used as is with `levels=0`),
+    y integer labels in 0..num_classes-1 — for class-conditional models and classifiers."""
+
+    train: Array
+    train_labels: Array
+    test: Array
+    test_labels: Array
+    levels: int = eqx.field(static=True)
+    num_classes: int = eqx.field(static=True)
+
+    def __init__(self, train, train_labels, test, test_labels, levels: int, num_classes: int):
+        self.train, self.test = jnp.asarray(train), jnp.asarray(test)
+        self.train_labels = jnp.asarray(train_labels, dtype=jnp.int32)
+        self.test_labels = jnp.asarray(test_labels, dtype=jnp.int32)
+        self.levels, self.num_classes = int(levels), int(num_classes)
+        self.shape = tuple(self.train.shape[1:])
+        self.manifold = Euclidean()
+
+    def _continuous(self, key, k):
+        if not self.levels:
+            return k
+        u = jax.random.uniform(key, k.shape)
+        return (k.astype(u.dtype) + u) / self.levels
+
+    def train_batch(self, key, n):
+        k1, k2 = jax.random.split(key)
+        idx = jax.random.randint(k1, (n,), 0, self.train.shape[0])
+        return self._continuous(k2, self.train[idx]), self.train_labels[idx]
+
+    def test_set(self, key, n):
+        return self._continuous(key, self.test[:n]), self.test_labels[:n]

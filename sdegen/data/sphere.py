@@ -16,10 +16,12 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from ..errors import DataError
+from ..manifolds import Sphere
 from ..vmf import VMFMixture, vmf_log_prob
+from .source import ArraySource, DataSource
 from .splits import split_indices
 
 # name -> (file, number of events); the sizes are checked on load.
@@ -87,6 +89,16 @@ def unit_to_latlon(x: np.ndarray) -> np.ndarray:
     lat = np.rad2deg(np.arcsin(np.clip(x[:, 2], -1.0, 1.0)))
     lon = np.rad2deg(np.arctan2(x[:, 1], x[:, 0]))
     return np.stack([lat, lon], axis=1)
+
+
+def lonlat_grid(n_lat: int = 90) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A regular grid for maps: longitudes (2 n_lat + 1,) and latitudes (n_lat + 1,) in radians,
+    and the unit vectors of its nodes, shape (n_lat + 1, 2 n_lat + 1, 3)."""
+    lon = np.linspace(-np.pi, np.pi, 2 * n_lat + 1)
+    lat = np.linspace(-np.pi / 2, np.pi / 2, n_lat + 1)
+    LON, LAT = np.meshgrid(lon, lat)
+    pts = np.stack([np.cos(LAT) * np.cos(LON), np.cos(LAT) * np.sin(LON), np.sin(LAT)], -1)
+    return lon, lat, pts
 
 
 def load_earth(name: str, path: str | Path = DEFAULT_EARTH_PATH) -> np.ndarray:
@@ -164,3 +176,33 @@ class VMFMixtureFlow(eqx.Module):
         log_p = jax.nn.logsumexp(self.mixture.log_weights + log_pk)
         w = jnp.exp(self.mixture.log_weights)
         return jnp.sum(w[:, None] * flux, axis=0) / jnp.exp(log_p)
+
+
+class VMFMixtureSource(DataSource):
+    """A vMF mixture on S^2 as a `DataSource`: train and test draws from its sampler under
+    independent keys (the mixture is a pytree field, so the jit-ted training step sees it as
+    data)."""
+
+    mixture: VMFMixture
+
+    def __init__(self, mixture: VMFMixture):
+        self.mixture = mixture
+        self.shape = (3,)
+        self.manifold = Sphere()
+
+    def train_batch(self, key: PRNGKeyArray, n: int) -> Float[Array, "n 3"]:
+        return self.mixture.sample(key, n)
+
+    def test_set(self, key: PRNGKeyArray, n: int) -> Float[Array, "n 3"]:
+        return self.mixture.sample(key, n)
+
+
+def sphere_source(name: str, path: str | Path, seed: int, protocol: str = "standard") -> DataSource:
+    """The `DataSource` of sphere dataset `name` (`SPHERE_DATASETS`): the synthetic mixture,
+    or an earth dataset read from folder `path` (empty: `DEFAULT_EARTH_PATH`) and split 80/10/10
+    with `seed` under `protocol` (training draws from the train split, tests on the test split;
+    the validation split is `earth_splits(...)[1]`)."""
+    if name == "vmf_mixture":
+        return VMFMixtureSource(weather_mixture())
+    train, _, test = earth_splits(load_earth(name, path or DEFAULT_EARTH_PATH), seed, protocol)
+    return ArraySource(train, test, manifold=Sphere())
