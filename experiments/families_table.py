@@ -44,7 +44,6 @@ Outputs in `OUT/families_table/`: `metrics.json` (one record per run and the set
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -56,6 +55,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from sdegen import config as C
+from sdegen.experiment import cli, write_metrics
 from sdegen.family_runs import generate, nll_units, test_log_prob
 from sdegen.likelihood import log_prob
 from sdegen.metrics import sliced_wasserstein
@@ -281,19 +281,16 @@ def main(small: bool = False, out: str | Path = "results", models=None, datasets
     png = _figure(samples, records, tests, out_dir / "samples.png")
     metrics = {"experiment": NAME, "small": small, "setting": {"name": setting, **s},
                "runs": records, "wall_s": round(wall, 1)}
-    path = out_dir / "metrics.json"
-    path.write_text(json.dumps(metrics, indent=2))
+    path = write_metrics(out_dir, metrics)
     print(f"\n{table}\n\ntotal wall time {wall:.0f} s")
     print(f"figure  -> {png}\ntable   -> {out_dir / 'table.md'}\nmetrics -> {path}")
     return metrics
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", action="store_true",
-                        help="150 steps, 5 runs (SMALL_PAIRS): a CI smoke test")
-    parser.add_argument("--out", default="results", help="results root (default: results)")
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", nargs="+", default=None, choices=MODELS)
     parser.add_argument("--datasets", nargs="+", default=None, choices=DATASETS)
-    args = parser.parse_args()
-    main(small=args.small, out=args.out, models=args.models, datasets=args.datasets)
+
+
+if __name__ == "__main__":
+    cli(main, __doc__, _arguments)
