@@ -25,8 +25,8 @@ def test_shipped_configs_load():
     ("train.steps=1.5", "config key 'train.steps' expects int, got float 1.5"),
     ("train.lr=-1", "config key 'train.lr' must be > 0.0, got -1.0"),
     ("process.kind=vpp",
-     "must be one of vp, subvp, ve, flow_linear, flow_vp, cnf, none, got 'vpp'; "
-     "did you mean 'vp'?"),
+     "must be one of vp, subvp, ve, flow_linear, flow_vp, cnf, sphere_bm, sphere_geodesic, none, "
+     "got 'vpp'; did you mean 'vp'?"),
     ("train.steps", "must look like key=value"),
 ])
 def test_bad_overrides_name_the_key(override, message):
