@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import ConfigError, SdegenError
+from .errors import EXIT_DATA_MISSING, ConfigError, DataMissingError, SdegenError
 
 
 def _cmd_train(args) -> None:
@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         return stop.code if isinstance(stop.code, int) else 2
     try:
         code = args.func(args)
+    except DataMissingError as err:
+        print(f"sdegen: error: {err}", file=sys.stderr)
+        return EXIT_DATA_MISSING
     except SdegenError as err:
         print(f"sdegen: error: {err}", file=sys.stderr)
         return 2

@@ -13,6 +13,16 @@ class DataError(SdegenError, ValueError):
     """A data file is missing or malformed."""
 
 
+class DataMissingError(DataError):
+    """A dataset's files are not where the config points (not malformed: absent). The CLI exits
+    with `EXIT_DATA_MISSING`, and `sdegen reproduce --all` reports such an experiment as skipped,
+    as the test suite skips tests whose data files are absent."""
+
+
+EXIT_DATA_MISSING = 3
+"""Exit status of `sdegen` when a dataset's files are absent (`DataMissingError`)."""
+
+
 class SolverError(SdegenError, RuntimeError):
     """A Diffrax solve failed (step limit, non-finite values)."""
 

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from types import ModuleType
 
-from .errors import ConfigError
+from .errors import EXIT_DATA_MISSING, ConfigError
 
 META_KEYS = ("paper", "reproduces", "published", "full_cost")
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -199,13 +199,16 @@ def run_all(*, small: bool, out: str | Path, root: str | Path | None = None) -> 
                 last = line.strip()
         rc = proc.wait()
         rows.append((name, rc, time.perf_counter() - t0, "" if rc == 0 else last))
-    failed = sum(rc != 0 for _, rc, _, _ in rows)
+    failed = sum(rc not in (0, EXIT_DATA_MISSING) for _, rc, _, _ in rows)
+    skipped = sum(rc == EXIT_DATA_MISSING for _, rc, _, _ in rows)
     print(f"\nreproduce --all{' --small' if small else ''}: "
-          f"{len(rows) - failed}/{len(rows)} passed, outputs under {out}/")
+          f"{len(rows) - failed - skipped}/{len(rows)} passed, {skipped} skipped (their data "
+          f"files are absent), outputs under {out}/")
     print("| experiment | status | wall s | error |")
     print("|---|---|---|---|")
     for name, rc, wall, last in rows:
-        status = "ok" if rc == 0 else f"FAILED (exit {rc})"
+        status = ("ok" if rc == 0 else "skipped: data absent" if rc == EXIT_DATA_MISSING
+                  else f"FAILED (exit {rc})")
         print(f"| {name} | {status} | {wall:.0f} | {last[:160]} |")
     return failed
 

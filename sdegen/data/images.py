@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, DataMissingError
 
 IMAGE_LEVELS = 256
 MNIST_FILES = {
@@ -43,7 +43,7 @@ def _find(folder: Path, name: str, layout: str) -> Path:
     for candidate in (folder / name, folder / f"{name}.gz"):
         if candidate.is_file():
             return candidate
-    raise DataError(f"missing file '{folder / name}' (or '{name}.gz'); expected layout: "
+    raise DataMissingError(f"missing file '{folder / name}' (or '{name}.gz'); expected layout: "
                     f"{layout}; set data.path to the folder holding them")
 
 
@@ -147,8 +147,8 @@ def load_cifar10(path: str | Path) -> dict[str, Split]:
         parts = []
         for name in names:
             if not (folder / name).is_file():
-                raise DataError(f"missing file '{folder / name}'; expected layout: {layout}; set "
-                                "data.path to the folder holding it")
+                raise DataMissingError(f"missing file '{folder / name}'; expected layout: "
+                                       f"{layout}; set data.path to the folder holding it")
             parts.append(_batch(folder / name))
         out[split] = (np.concatenate([p[0] for p in parts]),
                       np.concatenate([p[1] for p in parts]))

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from ..errors import DataError
+from ..errors import DataError, DataMissingError
 from ..manifolds import Sphere
 from ..vmf import VMFMixture, vmf_log_prob
 from .source import ArraySource, DataSource
@@ -44,7 +44,7 @@ def read_latlon_csv(path: str | Path) -> np.ndarray:
     (CRLF or LF). Anything else is a `DataError` naming the file, line and fix."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"earth data file not found: {path}; set data.path to the folder "
+        raise DataMissingError(f"earth data file not found: {path}; set data.path to the folder "
                         "holding volerup.csv, quakes_all.csv, flood.csv, fire.csv "
                         f"(here: {DEFAULT_EARTH_PATH})")
     try:
