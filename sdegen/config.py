@@ -146,6 +146,9 @@ class EvalConfig:
     max_steps: int = field(default=16_384, metadata=_positive())
     """Step limit of the likelihood ODE solve."""
     use_ema: bool = True
+    trace: str = field(default="auto", metadata=_choice("auto", "exact", "hutchinson"))
+    """Images: divergence of the likelihood ODE (auto: exact up to 64 dimensions, e.g. 8×8
+    digits, Hutchinson above)."""
 
 
 @dataclass
