@@ -201,6 +201,9 @@ class EvalConfig:
     use_ema: bool = True
     k: int = field(default=512, metadata=_positive())
     """vae, helmholtz: importance samples of the test log-likelihood estimate."""
+    trace: str = field(default="auto", metadata=_choice("auto", "exact", "hutchinson"))
+    """Images: divergence of the likelihood ODE (auto: exact up to 64 dimensions, e.g. 8×8
+    digits, Hutchinson above)."""
 
 
 @dataclass

@@ -22,8 +22,9 @@ from .errors import ConfigError, SolverError
 from .likelihood import log_prob
 
 EXACT_TRACE_MAX_DIM = 64
-"""Images with at most this many entries (8×8 digits) get the exact divergence; larger ones the
-Hutchinson estimator (unbiased for the log-density, one Rademacher probe per image)."""
+"""With eval.trace=auto, images with at most this many entries (8×8 digits) get the exact
+divergence; larger ones the Hutchinson estimator (an unbiased estimate of the log-density, one
+Rademacher probe per image)."""
 GRID_N = 64
 
 
@@ -40,7 +41,9 @@ def evaluate_images(cfg: C.Config, field, run_dir: str | Path, *, test_key: PRNG
     e = cfg.eval
     test = data.test_set(test_key, e.n_test)
     n, dim = test.shape[0], math.prod(data.shape)
-    trace = "exact" if dim <= EXACT_TRACE_MAX_DIM else "hutchinson"
+    trace = e.trace
+    if trace == "auto":
+        trace = "exact" if dim <= EXACT_TRACE_MAX_DIM else "hutchinson"
     print(f"test bits/dim of {n} {cfg.data.name} images ({trace} trace) ...")
     t0 = time.perf_counter()
     try:

@@ -125,7 +125,9 @@ def image_grid(images: np.ndarray, path: str | Path, *, title: str = "",
     n, h, w, c = images.shape
     ncol = ncol or int(np.ceil(np.sqrt(n)))
     nrow = int(np.ceil(n / ncol))
-    canvas = np.ones((nrow * (h + 1) + 1, ncol * (w + 1) + 1, c), dtype=np.float32)
+    # white separators: 0 under the reversed grey map of one-channel images, 1 in RGB
+    canvas = np.full((nrow * (h + 1) + 1, ncol * (w + 1) + 1, c), 0.0 if c == 1 else 1.0,
+                     dtype=np.float32)
     for i in range(n):
         r, q = divmod(i, ncol)
         canvas[1 + r * (h + 1):1 + r * (h + 1) + h, 1 + q * (w + 1):1 + q * (w + 1) + w] = images[i]
