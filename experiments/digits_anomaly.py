@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from matplotlib.figure import Figure
 
 import sdegen
 from sdegen import config as C
+from sdegen.bpd import bits_per_dim
 from sdegen.data.digits import DIGITS_LEVELS
 from sdegen.metrics import auroc, roc_curve
 from sdegen.train import load_run, train
@@ -68,9 +68,7 @@ def main(small: bool = False, out: str | Path = "results") -> dict:
                                           atol=s["tol"]))
     y = np.asarray(y)
     dim = int(np.prod(x.shape[1:]))
-    # bits/dim of the discrete digits: nats of the [0,1) density + D log(levels) (the
-    # dequantisation offset: pixels were divided by `levels`), over D ln 2
-    bpd = (nll + dim * math.log(DIGITS_LEVELS)) / (dim * math.log(2))
+    bpd = np.asarray(bits_per_dim(-nll, dim, DIGITS_LEVELS))  # score-SDE offset D log(levels)
     s_out, s_in = jnp.asarray(nll[y == HOLDOUT]), jnp.asarray(nll[y != HOLDOUT])
     area = float(auroc(s_out, s_in))
     per_class = {str(c): float(nll[y == c].mean()) for c in range(10) if np.any(y == c)}

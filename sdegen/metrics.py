@@ -7,7 +7,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 
 def sliced_wasserstein(
@@ -48,8 +48,8 @@ def roc_curve(
 
 
 def frechet_gaussian(
-    mu1: Float[Array, " k"], cov1: Float[Array, "k k"], mu2: Float[Array, " k"],
-    cov2: Float[Array, "k k"],
+    mu1: Float[ArrayLike, " k"], cov1: Float[ArrayLike, "k k"], mu2: Float[ArrayLike, " k"],
+    cov2: Float[ArrayLike, "k k"],
 ) -> float:
     """Fréchet (2-Wasserstein²) distance between N(μ₁, Σ₁) and N(μ₂, Σ₂) (Dowson & Landau 1982;
     the FID formula of Heusel et al. 2017, Sec. 4):
@@ -65,7 +65,7 @@ def frechet_gaussian(
     return float(np.sum((mu1 - mu2) ** 2) + np.trace(c1) + np.trace(c2) - 2.0 * tr_cross)
 
 
-def frechet_distance(feats_a: Float[Array, "n k"], feats_b: Float[Array, "m k"]) -> float:
+def frechet_distance(feats_a: Float[ArrayLike, "n k"], feats_b: Float[ArrayLike, "m k"]) -> float:
     """Fréchet distance between Gaussians fitted (mean, unbiased covariance) to two sets of
     feature vectors — FID (Heusel et al. 2017) when the features are Inception pool3 activations;
     here any features (`feature_distance`)."""
@@ -79,9 +79,9 @@ def frechet_distance(feats_a: Float[Array, "n k"], feats_b: Float[Array, "m k"])
 
 
 def feature_distance(
-    features: Callable[[Float[Array, "*d"]], Float[Array, " k"]],
-    x_a: Float[Array, "n *d"],
-    x_b: Float[Array, "m *d"],
+    features: Callable[[Float[Array, "*d"]], Float[ArrayLike, " k"]],
+    x_a: Float[ArrayLike, "n *d"],
+    x_b: Float[ArrayLike, "m *d"],
     *,
     batch: int = 1024,
 ) -> float:

@@ -4,6 +4,7 @@ marginal scores and exact posterior p_t(y | x) are known at every t under a line
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import sdegen
 from sdegen.data import GaussianMixture
@@ -134,3 +135,16 @@ def test_cfg_with_a_network_w0_equals_conditional_call():
     np.testing.assert_array_equal(ClassifierFreeGuidance(score, 1, 0.0, NULL)(x, 0.4),
                                   score(x, 0.4, 1))
     np.testing.assert_array_equal(score(x, 0.4), score(x, 0.4, NULL))  # y=None is the null class
+
+
+def test_conditional_config_errors_are_one_line():
+    from sdegen import config as C
+    from sdegen.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="needs labels: set data.conditional=true"):
+        C.from_dict({"data": {"name": "digits"}, "objective": {"kind": "classifier"}})
+    with pytest.raises(ConfigError, match="labelled images"):
+        C.from_dict({"data": {"conditional": True}})
+    with pytest.raises(ConfigError, match="objective.kind must be dsm or classifier"):
+        C.from_dict({"data": {"name": "digits", "conditional": True},
+                     "objective": {"kind": "ssm"}})
