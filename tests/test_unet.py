@@ -62,6 +62,7 @@ def test_shape_conditioning_and_vmap_permutation_equivariance():
         UNet((6, 6, 1), key=jax.random.key(0), channel_mults=(1, 2, 2))
 
 
+@pytest.mark.slow  # a tiny UNet, but compiling its init and jvp takes minutes on 2 cores
 def test_gradient_matches_finite_differences():
     """Reverse-mode gradients of a scalar of the output, w.r.t. the input and the parameters,
     against central differences along random directions (float64; one compile)."""
