@@ -17,8 +17,6 @@ Outputs in `OUT/digits_anomaly/`: `metrics.json`, `roc.png`, `run/`.
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from pathlib import Path
 
@@ -31,8 +29,8 @@ import sdegen
 from sdegen import config as C
 from sdegen.bpd import bits_per_dim
 from sdegen.data.digits import DIGITS_LEVELS
+from sdegen.experiment import cli, train_from_config, write_metrics
 from sdegen.metrics import auroc, roc_curve
-from sdegen.train import load_run, train
 
 NAME = "digits_anomaly"
 META = {
@@ -43,7 +41,7 @@ META = {
     "published": None,
     "full_cost": "~10 min on 2 CPU cores",
 }
-REPO = Path(__file__).resolve().parents[1]
+CONFIG = "configs/images/digits_cond_mlp.yaml"
 SETTINGS = {
     "full": {"steps": 6000, "width": 256, "n_test": 180, "tol": 1e-5},
     "small": {"steps": 1500, "width": 128, "n_test": 180, "tol": 1e-3},
@@ -56,13 +54,10 @@ def main(small: bool = False, out: str | Path = "results") -> dict:
     out_dir = Path(out) / NAME
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    cfg = C.load(REPO / "configs/images/digits_cond_mlp.yaml", [
-        f"out_dir={out_dir / 'run'}", f"train.steps={s['steps']}",
-        f"train.ckpt_every={s['steps']}", f"model.width={s['width']}",
-        "objective.label_dropout=1.0", f"data.holdout={HOLDOUT}", "name=digits_anomaly"])
-    train(cfg, progress=True)
-    _, score = load_run(cfg.run_dir)  # score(x, t): the null label, the only one trained
-    process = C.build_process(cfg.process)
+    # score(x, t): the null label, the only one trained
+    cfg, process, score = train_from_config(CONFIG, out_dir / "run", s["steps"], (
+        f"model.width={s['width']}", "objective.label_dropout=1.0", f"data.holdout={HOLDOUT}",
+        "name=digits_anomaly"))
     x, y = C.build_data(cfg).test_set(jax.random.key(3), s["n_test"])  # dequantised test split
     nll = np.asarray(sdegen.anomaly_score(process, score, x, trace="exact", rtol=s["tol"],
                                           atol=s["tol"]))
@@ -95,14 +90,10 @@ def main(small: bool = False, out: str | Path = "results") -> dict:
     ax_cls.set_xlabel("test class (red: held out)")
     ax_cls.set_ylabel("mean -log p (nats)")
     fig.savefig(out_dir / "roc.png", dpi=130)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_metrics(out_dir, metrics)
     print(f"-> {out_dir}")
     return metrics
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", action="store_true")
-    parser.add_argument("--out", default="results")
-    args = parser.parse_args()
-    main(small=args.small, out=args.out)
+    cli(main, __doc__)

@@ -23,8 +23,6 @@ Outputs in `OUT/digits_guidance/`: `metrics.json`, `grid_cfg.png`, `grid_classif
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from pathlib import Path
 
@@ -34,11 +32,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import sdegen
-from sdegen import config as C
 from sdegen.data.digits import DIGITS_LEVELS, digits_splits
+from sdegen.experiment import cli, train_from_config, write_metrics
 from sdegen.guidance import ClassifierFreeGuidance, ClassifierGuidance
 from sdegen.metrics import feature_distance
-from sdegen.train import load_run, train
 
 NAME = "digits_guidance"
 META = {
@@ -49,7 +46,6 @@ META = {
     "published": None,
     "full_cost": "~12 min on 2 CPU cores",
 }
-REPO = Path(__file__).resolve().parents[1]
 SETTINGS = {
     "full": {"steps": 6000, "clf_steps": 4000, "width": 256, "n_per_class": 50, "num_steps": 500,
              "ws": [0.0, 0.5, 1.0, 2.0, 4.0]},
@@ -62,17 +58,12 @@ T_FEAT = 1e-3  # the classifier's time input when it classifies / embeds clean i
 def train_models(s: dict, out_dir: Path, overrides: tuple[str, ...] = ()):
     """(process, conditional score, classifier) trained by `sdegen.train` from the shipped
     digits configs; runs in `out_dir/runs/`."""
-    common = [f"model.width={s['width']}", *overrides]
-    score_cfg = C.load(REPO / "configs/images/digits_cond_mlp.yaml", [
-        f"out_dir={out_dir / 'runs' / 'score'}", f"train.steps={s['steps']}",
-        f"train.ckpt_every={s['steps']}", *common])
-    clf_cfg = C.load(REPO / "configs/images/digits_classifier.yaml", [
-        f"out_dir={out_dir / 'runs' / 'classifier'}", f"train.steps={s['clf_steps']}",
-        f"train.ckpt_every={s['clf_steps']}", *common])
-    train(score_cfg, progress=True)
-    train(clf_cfg, progress=True)
-    return C.build_process(score_cfg.process), load_run(score_cfg.run_dir)[1], \
-        load_run(clf_cfg.run_dir)[1]
+    common = (f"model.width={s['width']}", *overrides)
+    _, process, score = train_from_config("configs/images/digits_cond_mlp.yaml",
+                                          out_dir / "runs" / "score", s["steps"], common)
+    _, _, classifier = train_from_config("configs/images/digits_classifier.yaml",
+                                         out_dir / "runs" / "classifier", s["clf_steps"], common)
+    return process, score, classifier
 
 
 def clean_digits(split: str, seed: int = 0) -> tuple[jax.Array, jax.Array]:
@@ -163,14 +154,10 @@ def main(small: bool = False, out: str | Path = "results") -> dict:
     metrics = {"experiment": NAME, "small": small, "setting": s, "sampler": "sde (Euler-Maruyama)",
                "t_feat": T_FEAT, "results": results,
                "wall_s": round(time.perf_counter() - t0, 1)}
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_metrics(out_dir, metrics)
     print(f"-> {out_dir}")
     return metrics
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", action="store_true")
-    parser.add_argument("--out", default="results")
-    args = parser.parse_args()
-    main(small=args.small, out=args.out)
+    cli(main, __doc__)

@@ -17,8 +17,6 @@ Outputs in `OUT/digits_inpainting/`: `metrics.json`, `inpainting.png`, `run/`.
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from pathlib import Path
 
@@ -27,10 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
 
-from sdegen import config as C
 from sdegen.data.digits import DIGITS_LEVELS, digits_splits
+from sdegen.experiment import cli, train_from_config, write_metrics
 from sdegen.inpaint import half_mask, inpaint, random_mask, square_mask
-from sdegen.train import load_run, train
 
 NAME = "digits_inpainting"
 META = {
@@ -40,7 +37,7 @@ META = {
     "published": None,
     "full_cost": "~10 min on 2 CPU cores",
 }
-REPO = Path(__file__).resolve().parents[1]
+CONFIG = "configs/images/digits_cond_mlp.yaml"
 SETTINGS = {
     "full": {"steps": 6000, "width": 256, "n_digits": 24, "num_steps": 500},
     "small": {"steps": 1500, "width": 128, "n_digits": 4, "num_steps": 200},
@@ -58,12 +55,9 @@ def main(small: bool = False, out: str | Path = "results") -> dict:
     out_dir = Path(out) / NAME
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    cfg = C.load(REPO / "configs/images/digits_cond_mlp.yaml", [
-        f"out_dir={out_dir / 'run'}", f"train.steps={s['steps']}",
-        f"train.ckpt_every={s['steps']}", f"model.width={s['width']}"])
-    train(cfg, progress=True)
-    _, score = load_run(cfg.run_dir)  # called as score(x, t): the null-class (unconditional) score
-    process = C.build_process(cfg.process)
+    # called as score(x, t): the null-class (unconditional) score
+    cfg, process, score = train_from_config(CONFIG, out_dir / "run", s["steps"],
+                                            (f"model.width={s['width']}",))
     split = digits_splits(cfg.seed)
     train_x = np.asarray((split["train"][0] + 0.5) / DIGITS_LEVELS, np.float32)
     test_x = np.asarray((split["test"][0][: s["n_digits"]] + 0.5) / DIGITS_LEVELS, np.float32)
@@ -108,14 +102,10 @@ def main(small: bool = False, out: str | Path = "results") -> dict:
     fig.savefig(out_dir / "inpainting.png", dpi=120)
     metrics = {"experiment": NAME, "small": small, "setting": s, "sampler": "sde",
                "rmse_unobserved": results, "wall_s": round(time.perf_counter() - t0, 1)}
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_metrics(out_dir, metrics)
     print(f"-> {out_dir}")
     return metrics
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", action="store_true")
-    parser.add_argument("--out", default="results")
-    args = parser.parse_args()
-    main(small=args.small, out=args.out)
+    cli(main, __doc__)

@@ -21,8 +21,6 @@ Outputs in `OUT/digits_latent_edits/`: `metrics.json`, `edits.png`, `temperature
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from pathlib import Path
 
@@ -32,9 +30,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import sdegen
-from sdegen import config as C
 from sdegen.data.digits import DIGITS_LEVELS, digits_splits
-from sdegen.train import load_run, train
+from sdegen.experiment import cli, train_from_config, write_metrics
 
 NAME = "digits_latent_edits"
 META = {
@@ -45,7 +42,7 @@ META = {
     "published": None,
     "full_cost": "~8 min on 2 CPU cores",
 }
-REPO = Path(__file__).resolve().parents[1]
+CONFIG = "configs/images/digits_cond_mlp.yaml"
 SETTINGS = {
     "full": {"steps": 6000, "width": 256, "n_group": 150, "n_edit": 8, "tol": 1e-5,
              "temperatures": [0.4, 0.6, 0.8, 1.0], "n_temp": 64},
@@ -61,12 +58,9 @@ def main(small: bool = False, out: str | Path = "results") -> dict:
     out_dir = Path(out) / NAME
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    cfg = C.load(REPO / "configs/images/digits_cond_mlp.yaml", [
-        f"out_dir={out_dir / 'run'}", f"train.steps={s['steps']}",
-        f"train.ckpt_every={s['steps']}", f"model.width={s['width']}"])
-    train(cfg, progress=True)
-    _, score = load_run(cfg.run_dir)  # score(x, t): the null-class (unconditional) score
-    process = C.build_process(cfg.process)
+    # score(x, t): the null-class (unconditional) score
+    cfg, process, score = train_from_config(CONFIG, out_dir / "run", s["steps"],
+                                            (f"model.width={s['width']}",))
     kw = dict(rtol=s["tol"], atol=s["tol"])
     split = digits_splits(cfg.seed)
 
@@ -124,14 +118,10 @@ def main(small: bool = False, out: str | Path = "results") -> dict:
             axes[r, c].set_yticks([])
         axes[r, 0].set_ylabel(f"τ={tau}", fontsize=8)
     fig.savefig(out_dir / "temperature.png", dpi=120)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_metrics(out_dir, metrics)
     print(f"-> {out_dir}")
     return metrics
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", action="store_true")
-    parser.add_argument("--out", default="results")
-    args = parser.parse_args()
-    main(small=args.small, out=args.out)
+    cli(main, __doc__)
