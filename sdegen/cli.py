@@ -157,12 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         return stop.code if isinstance(stop.code, int) else 2
     try:
         code = args.func(args)
-    except DataMissingError as err:
-        print(f"sdegen: error: {err}", file=sys.stderr)
-        return EXIT_DATA_MISSING
     except SdegenError as err:
         print(f"sdegen: error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_DATA_MISSING if isinstance(err, DataMissingError) else 2
     except (ValueError, OSError) as err:
         lines = str(err).strip().splitlines()
         print(f"sdegen: error: {lines[0] if lines else type(err).__name__}", file=sys.stderr)
