@@ -39,7 +39,7 @@ time), `nll_table.md` (mean ± std over seeds, beside the published numbers), `m
 
     python experiments/earth_nll.py [--small] [--out results] [--data ../shared/data/earth]
         [--models vmf_kde,vmf_kde2,vmf_mixture,rfm,rsgm] [--datasets volcano,...]
-        [--steps N] [--seeds N] [--deep-seeds N] [--evals N]
+        [--steps N] [--seeds N] [--deep-seeds N] [--deep-datasets volcano,...] [--evals N]
 
 `--small` (the CI setting): Volcano only, one seed, protocol A and B, all baselines, deep models
 100 steps with at most 200 test points (a smoke test; its deep-model numbers mean nothing).
@@ -235,7 +235,8 @@ def main(small: bool = False, out: Path | str = "results", *,
          data_path: str = "../shared/data/earth",
          models: tuple[str, ...] | None = None, steps: int | None = None,
          n_seeds: int | None = None, names: tuple[str, ...] | None = None,
-         n_evals: int | None = None, deep_seeds: int | None = None) -> dict:
+         n_evals: int | None = None, deep_seeds: int | None = None,
+         deep_names: tuple[str, ...] | None = None) -> dict:
     out = Path(out) / NAME
     out.mkdir(parents=True, exist_ok=True)
     models = models or (BASELINES + DEEP)
@@ -248,7 +249,8 @@ def main(small: bool = False, out: Path | str = "results", *,
                           batch=128 if small else None,
                           n_evals=n_evals or (1 if small else 2),
                           test_max=200 if small else None, run_root=out / "runs",
-                          deep_names=SMALL_DEEP if small else names, deep_seeds=deep_seeds)
+                          deep_names=deep_names or (SMALL_DEEP if small else names),
+                          deep_seeds=deep_seeds)
     tab = table(records, models, PROTOCOLS, names)
     print(tab)
     (out / "nll_table.md").write_text(tab + "\n")
@@ -261,6 +263,7 @@ def main(small: bool = False, out: Path | str = "results", *,
     metrics = {"records": records, "settings": {"small": small, "steps": steps,
                                                 "seeds": list(seeds),
                                                 "deep_seeds": list(deep_seeds),
+                                                "deep_datasets": list(deep_names or names),
                                                 "models": list(models)},
                "wall_s": time.perf_counter() - t0, "figures": figs, "table": tab}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
@@ -288,9 +291,12 @@ if __name__ == "__main__":
     ap.add_argument("--evals", type=int, default=None, help="validation evaluations per run")
     ap.add_argument("--deep-seeds", type=int, default=None,
                     help="train the deep models on the first N seeds only (default: all)")
+    ap.add_argument("--deep-datasets", default=None,
+                    help="train the deep models on these datasets only (default: all loaded)")
     a = ap.parse_args()
     main(a.small, Path(a.out), data_path=a.data,
          models=tuple(a.models.split(",")) if a.models else None, steps=a.steps,
          n_seeds=a.seeds, names=tuple(a.datasets.split(",")) if a.datasets else None,
-         n_evals=a.evals, deep_seeds=a.deep_seeds)
+         n_evals=a.evals, deep_seeds=a.deep_seeds,
+         deep_names=tuple(a.deep_datasets.split(",")) if a.deep_datasets else None)
     sys.exit(0)
