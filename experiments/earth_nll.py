@@ -244,13 +244,13 @@ def main(small: bool = False, out: Path | str = "results", *,
     seeds = tuple(range(n_seeds if n_seeds else (1 if small else 5)))
     steps = steps or (100 if small else None)  # None: each config's train.steps
     deep_seeds = seeds[:deep_seeds] if deep_seeds else seeds
+    deep_names = deep_names or (SMALL_DEEP if small else names)
     t0 = time.perf_counter()
     records, fitted = run(names, models, PROTOCOLS, seeds, data_path, steps=steps,
                           batch=128 if small else None,
                           n_evals=n_evals or (1 if small else 2),
                           test_max=200 if small else None, run_root=out / "runs",
-                          deep_names=deep_names or (SMALL_DEEP if small else names),
-                          deep_seeds=deep_seeds)
+                          deep_names=deep_names, deep_seeds=deep_seeds)
     tab = table(records, models, PROTOCOLS, names)
     print(tab)
     (out / "nll_table.md").write_text(tab + "\n")
@@ -263,7 +263,7 @@ def main(small: bool = False, out: Path | str = "results", *,
     metrics = {"records": records, "settings": {"small": small, "steps": steps,
                                                 "seeds": list(seeds),
                                                 "deep_seeds": list(deep_seeds),
-                                                "deep_datasets": list(deep_names or names),
+                                                "deep_datasets": list(deep_names),
                                                 "models": list(models)},
                "wall_s": time.perf_counter() - t0, "figures": figs, "table": tab}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
@@ -294,6 +294,9 @@ if __name__ == "__main__":
     ap.add_argument("--deep-datasets", default=None,
                     help="train the deep models on these datasets only (default: all loaded)")
     a = ap.parse_args()
+    unknown = set((a.deep_datasets or "").split(",")) - set(EARTH_DATASETS) - {""}
+    if unknown:
+        ap.error(f"--deep-datasets: unknown {sorted(unknown)}; choose from {EARTH_DATASETS}")
     main(a.small, Path(a.out), data_path=a.data,
          models=tuple(a.models.split(",")) if a.models else None, steps=a.steps,
          n_seeds=a.seeds, names=tuple(a.datasets.split(",")) if a.datasets else None,
