@@ -34,8 +34,9 @@ Models (all selected on the validation split only):
   Run directories land in `OUT/earth_nll/runs/` (a rerun with the same settings reuses them).
 
 Outputs in `OUT/earth_nll/`: `metrics.json` (every run: NLL, selected hyper-parameters, wall
-time), `nll_table.md` (mean ± std over seeds, beside the published numbers), `maps_*.png`
-(Mollweide maps of the data and of the model densities).
+time), `records.jsonl` (the same records, appended as each one is measured, so a run stopped
+part-way keeps them), `nll_table.md` (mean ± std over seeds, beside the published numbers),
+`maps_*.png` (Mollweide maps of the data and of the model densities).
 
     python experiments/earth_nll.py [--small] [--out results] [--data ../shared/data/earth]
         [--models vmf_kde,vmf_kde2,vmf_mixture,rfm,rsgm] [--datasets volcano,...]
@@ -48,6 +49,7 @@ time), `nll_table.md` (mean ± std over seeds, beside the published numbers), `m
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import math
 import sys
@@ -67,6 +69,7 @@ from sdegen.data.sphere import (
     lonlat_grid,
     unit_to_latlon,
 )
+from sdegen.reproduce import write_run_info
 from sdegen.runs import model_log_prob
 from sdegen.train import ema_model, init_state, restore, train
 from sdegen.vmf import fit_two_bandwidth_kde, fit_vmf_kde, fit_vmf_mixture_selected
@@ -156,8 +159,12 @@ def fit_deep(kind, name, protocol, seed, val, *, data_path, run_root, steps, bat
 
 
 def run(names, models, protocols, seeds, data_path, *, steps, batch, n_evals, test_max,
-        run_root, deep_names, deep_seeds):
+        run_root, deep_names, deep_seeds, log_path: Path):
+    """Fit and evaluate every (dataset, protocol, seed, model) cell. Each record is also
+    appended to `log_path` (JSON lines) the moment it exists, so a run stopped part-way keeps
+    the numbers it has measured."""
     records = []
+    log_path.write_text("")
     fitted = {}
     for name in names:
         latlon = load_earth(name, data_path)
@@ -183,6 +190,8 @@ def run(names, models, protocols, seeds, data_path, *, steps, batch, n_evals, te
                                nll=nll, fit_s=t_fit, wall_s=wall, n_train=len(tr),
                                n_test=len(test_eval), overlap=ov, **info)
                     records.append(rec)
+                    with log_path.open("a") as f:
+                        f.write(json.dumps(rec) + "\n")
                     fitted[(name, protocol, model)] = (lp_fn, tr)
                     print(f"{name:10s} {protocol:8s} seed {seed} {model:12s} NLL {nll:8.3f} "
                           f"({wall:6.1f} s) {info}", flush=True)
@@ -250,7 +259,8 @@ def main(small: bool = False, out: Path | str = "results", *,
                           batch=128 if small else None,
                           n_evals=n_evals or (1 if small else 2),
                           test_max=200 if small else None, run_root=out / "runs",
-                          deep_names=deep_names, deep_seeds=deep_seeds)
+                          deep_names=deep_names, deep_seeds=deep_seeds,
+                          log_path=out / "records.jsonl")
     tab = table(records, models, PROTOCOLS, names)
     print(tab)
     (out / "nll_table.md").write_text(tab + "\n")
@@ -297,9 +307,13 @@ if __name__ == "__main__":
     unknown = set((a.deep_datasets or "").split(",")) - set(EARTH_DATASETS) - {""}
     if unknown:
         ap.error(f"--deep-datasets: unknown {sorted(unknown)}; choose from {EARTH_DATASETS}")
+    started, t0 = datetime.datetime.now(datetime.UTC), time.perf_counter()
     main(a.small, Path(a.out), data_path=a.data,
          models=tuple(a.models.split(",")) if a.models else None, steps=a.steps,
          n_seeds=a.seeds, names=tuple(a.datasets.split(",")) if a.datasets else None,
          n_evals=a.evals, deep_seeds=a.deep_seeds,
          deep_names=tuple(a.deep_datasets.split(",")) if a.deep_datasets else None)
+    write_run_info(Path(a.out) / NAME, mode="small" if a.small else "full", started=started,
+                   wall=time.perf_counter() - t0, root=Path(__file__).parent,
+                   command="python experiments/earth_nll.py " + " ".join(sys.argv[1:]))
     sys.exit(0)

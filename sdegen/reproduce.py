@@ -144,6 +144,19 @@ def git_commit(root: Path) -> str | None:
     return head.stdout.strip() + ("+dirty" if dirty else "")
 
 
+def write_run_info(out_dir: Path, *, mode: str, started: datetime.datetime, wall: float,
+                   command: str, root: str | Path, returned_metrics: bool = True) -> dict:
+    """Write `out_dir/run_info.json` (mode, date, wall time, hardware, git commit and the exact
+    command) and return it. `run_one` calls this; so does an experiment script run directly
+    with non-default flags, so that its table row states what was actually run."""
+    info = {"experiment": Path(out_dir).name, "mode": mode,
+            "date": started.isoformat(timespec="seconds"), "wall_s": round(wall, 1),
+            "hardware": hardware(), "git_commit": git_commit(Path(root)), "command": command,
+            "returned_metrics": returned_metrics}
+    (Path(out_dir) / "run_info.json").write_text(json.dumps(info, indent=2))
+    return info
+
+
 def run_one(name: str, *, small: bool, out: str | Path,
             root: str | Path | None = None) -> dict:
     """Run experiment `name` in this process; write `OUT/NAME/run_info.json`; print where
@@ -164,11 +177,9 @@ def run_one(name: str, *, small: bool, out: str | Path,
     if not (out_dir / "metrics.json").is_file():
         raise ConfigError(f"{path}: main() wrote no {out_dir / 'metrics.json'}; an experiment "
                           "writes OUT/NAME/metrics.json (sdegen.experiment.write_metrics)")
-    info = {"experiment": name, "mode": mode, "date": started.isoformat(timespec="seconds"),
-            "wall_s": round(wall, 1), "hardware": hardware(), "git_commit": git_commit(root),
-            "command": f"sdegen reproduce {name}{' --small' if small else ''}",
-            "returned_metrics": isinstance(metrics, dict)}
-    (out_dir / "run_info.json").write_text(json.dumps(info, indent=2))
+    info = write_run_info(out_dir, mode=mode, started=started, wall=wall,
+                          command=f"sdegen reproduce {name}{' --small' if small else ''}",
+                          root=root, returned_metrics=isinstance(metrics, dict))
     figures = sorted(out_dir.glob("*.png"))
     print(f"{name}: done in {wall:.0f} s", flush=True)
     for fig in figures:
