@@ -34,7 +34,10 @@ Outputs in `OUT/toy2d_nll/`:
 Settings and wall time on 2 CPU cores (measured; the machine was shared, so expect less):
 
 - full: 20 000 steps (batch 512, EMA 0.999), 2000 test points, likelihood rtol = atol = 1e-5,
-  density grid 64 × 64 — 19 min (1147 s: ~2.3 min training + ~0.9 min evaluation per run).
+  density grid 64 × 64 — 19 min for the SDE rows (1147 s: ~2.3 min training + ~0.9 min
+  evaluation per run). The max-lik CNF solves its ODE in every training step: 2.7 steps/s,
+  so ~2 h per dataset at the same 20 000 steps (measured 2026-11-28 on 2 cores). Runs resume
+  from their latest checkpoint (every 1000 steps), so the full table can be built in pieces.
   Measured test NLL: 8gaussians 2.90-2.91 (ideal 2.838), checkerboard 3.60-3.66 (ideal 3.466);
 - `--small`: the SDE rows only, 800 steps (the EMA's warm-up in `train` keeps the initial
   weights out of it), 500 test points, rtol = atol = 1e-3, grid 24 × 24 — ≈ 2 min. A smoke
@@ -70,7 +73,9 @@ META = {
     "reproduces": "Table 2-style exact NLL of VP / sub-VP / VE via the PF-ODE (Sec. 4.3), on "
                   "FFJORD's toy data, beside a CNF, FM and OT-CFM",
     "published": None,  # the papers' NLLs are on images; the ideal NLL (analytic) is the bar
-    "full_cost": "~19 min on 2 CPU cores (SDE rows; each flow row adds a few minutes)",
+    "full_cost": "~4.5 h on 2 CPU cores: ~19 min for the SDE rows, a few minutes per FM / "
+                 "OT-CFM row, ~2 h per max-lik CNF row (20 000 steps, 2.7 steps/s); "
+                 "--models vp,subvp,ve,fm,ot_cfm skips the CNF",
 }
 DATASETS = ("8gaussians", "checkerboard")
 SDES = ("vp", "subvp", "ve")
@@ -109,7 +114,9 @@ def make_config(process: str, dataset: str, setting: str, runs_root: Path) -> Co
         "model": {"width": 128, "depth": 3, "parameterisation": "noise"},
         "objective": {"kind": "dsm", "weighting": "song"},
         "train": {"steps": s["steps"], "batch_size": 512, "lr": 2e-3, "warmup": 200,
-                  "ema_decay": s["ema_decay"], "ckpt_every": max(s["steps"] // 4, 1),
+                  # frequent checkpoints: a stopped full run (hours, with the CNF rows)
+                  # resumes close to where it stopped
+                  "ema_decay": s["ema_decay"], "ckpt_every": max(s["steps"] // 20, 1),
                   "log_every": 100},
         "sample": {"method": "ode", "rtol": s["tol"], "atol": s["tol"]},
         "eval": {"n_test": s["n_test"], "t_eps": 1e-5, "rtol": s["tol"], "atol": s["tol"],
