@@ -27,12 +27,12 @@ set, in data space (pixel space, 64-d, for digits), beside the same distance of 
 the test set (the floor). Sampling time: wall time of drawing the test set's number of samples,
 measured on a second call after a warm-up call that compiles.
 
-Settings: full — 2000 steps, batch 256 for every model, 1000 toy test points / the 179 test
-digits, ODE rtol = atol = 1e-4, k = 512 importance samples: 2194 s measured on 2 CPU cores
-shared with other jobs (load ~14), the CNF left out (add `--models cnf`, toy only). `--small` —
-150 steps, batch 64, 5 runs (`SMALL_PAIRS`), k = 32: a smoke test of every code path, its numbers
-mean nothing; 450 s wall at load ~16 but 152 s of CPU (≈ 2.5-3 min on 2 free cores). At 2000
-steps the GAN collapses (a ring on 8gaussians, near-identical digits).
+Settings: full — 2000 steps, batch 256 for every model, 1000 toy test points / the 179 test digits,
+ODE rtol = atol = 1e-4, k = 512 importance samples: 446 s on 2 free CPU cores (2026-11-28; 2194 s
+when they were shared with other jobs at load ~14), the CNF left out (add `--models cnf`, toy
+only). `--small` — 150 steps, batch 64, 5 runs (`SMALL_PAIRS`), k = 32: a smoke test of every code
+path, its numbers mean nothing; 450 s wall at load ~16 but 152 s of CPU (≈ 2.5-3 min on 2 free
+cores). At 2000 steps the GAN collapses (a ring on 8gaussians, near-identical digits).
 
 Outputs in `OUT/families_table/`: `metrics.json` (one record per run and the settings),
 `table.md`, `samples.png` (side-by-side samples: rows datasets, columns models) and
@@ -70,7 +70,7 @@ META = {
     "reproduces": "no published table: the families compared with diffusion / flow matching / "
                   "CNF inside one framework at equal budget (issue 8)",
     "published": None,
-    "full_cost": "~37 min on 2 CPU cores (measured 2194 s on a heavily shared machine; no CNF)",
+    "full_cost": "~8 min on 2 CPU cores (measured 446 s on free cores; no CNF)",
 }
 
 DATASETS = ("8gaussians", "checkerboard", "digits", "digits_binary")
