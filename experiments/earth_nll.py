@@ -294,25 +294,24 @@ if __name__ == "__main__":
     ap.add_argument("--small", action="store_true")
     ap.add_argument("--out", default="results")
     ap.add_argument("--data", default="../shared/data/earth")
-    ap.add_argument("--models", default=None)
-    ap.add_argument("--datasets", default=None)
+    names = lambda v: tuple(v.split(","))  # noqa: E731  (a comma-separated list argument)
+    ap.add_argument("--models", type=names, default=None)
+    ap.add_argument("--datasets", type=names, default=None)
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--evals", type=int, default=None, help="validation evaluations per run")
     ap.add_argument("--deep-seeds", type=int, default=None,
                     help="train the deep models on the first N seeds only (default: all)")
-    ap.add_argument("--deep-datasets", default=None,
+    ap.add_argument("--deep-datasets", type=names, default=None,
                     help="train the deep models on these datasets only (default: all loaded)")
     a = ap.parse_args()
-    unknown = set((a.deep_datasets or "").split(",")) - set(EARTH_DATASETS) - {""}
+    unknown = set(a.deep_datasets or ()) - set(EARTH_DATASETS)
     if unknown:
         ap.error(f"--deep-datasets: unknown {sorted(unknown)}; choose from {EARTH_DATASETS}")
     started, t0 = datetime.datetime.now(datetime.UTC), time.perf_counter()
-    main(a.small, Path(a.out), data_path=a.data,
-         models=tuple(a.models.split(",")) if a.models else None, steps=a.steps,
-         n_seeds=a.seeds, names=tuple(a.datasets.split(",")) if a.datasets else None,
-         n_evals=a.evals, deep_seeds=a.deep_seeds,
-         deep_names=tuple(a.deep_datasets.split(",")) if a.deep_datasets else None)
+    main(a.small, Path(a.out), data_path=a.data, models=a.models, steps=a.steps,
+         n_seeds=a.seeds, names=a.datasets, n_evals=a.evals, deep_seeds=a.deep_seeds,
+         deep_names=a.deep_datasets)
     write_run_info(Path(a.out) / NAME, mode="small" if a.small else "full", started=started,
                    wall=time.perf_counter() - t0, root=Path(__file__).parent,
                    command="python experiments/earth_nll.py " + " ".join(sys.argv[1:]))
