@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.flatten_util import ravel_pytree
 
 from sdegen import config as C
 from sdegen.errors import ConfigError
@@ -22,16 +23,14 @@ def _tiny(num_classes=0, key=0):
                 n_freq=4, max_freq=4.0)
 
 
-@eqx.filter_jit  # one compile for all leaves (eagerly, each leaf shape is its own program)
 def _perturb(model, key, scale=0.1):
     """Random parameters (the default init leaves nothing at zero, but perturbing makes the
-    label embedding and every bias matter)."""
+    label embedding and every bias matter). One draw over the flattened parameters: a draw per
+    leaf compiles a program per leaf shape, which costs most of a minute on 2 cores."""
     params, static = eqx.partition(model, eqx.is_inexact_array)
-    leaves, tree = jax.tree.flatten(params)
-    keys = jax.random.split(jax.random.key(key), len(leaves))
-    leaves = [p + scale * jax.random.normal(k, p.shape, p.dtype)
-              for p, k in zip(leaves, keys, strict=True)]
-    return eqx.combine(jax.tree.unflatten(tree, leaves), static)
+    flat, unravel = ravel_pytree(params)
+    noise = jax.random.normal(jax.random.key(key), flat.shape, flat.dtype)
+    return eqx.combine(unravel(flat + scale * noise), static)
 
 
 @eqx.filter_jit
