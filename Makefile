@@ -46,4 +46,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/toy_sampling.py
 
 clean:
-	rm -rf $(VENV) runs results .pytest_cache
+	rm -rf $(VENV) runs results .pytest_cache .cache

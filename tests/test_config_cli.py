@@ -1,5 +1,8 @@
 """Configs and CLI: every mistake is one line naming the key and the fix."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,3 +62,26 @@ def test_cli_list(capsys, monkeypatch):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "configs/toy2d/demo.yaml" in out and "8gaussians" in out
+
+
+def test_compile_cache_directory_follows_the_environment(tmp_path):
+    """In a fresh interpreter (this one already has a cache): off, XDG default, explicit path,
+    and a compiled program lands in the directory."""
+    script = f"""
+import jax
+from sdegen.cli import enable_compile_cache
+assert enable_compile_cache({{"SDEGEN_COMPILE_CACHE": "off"}}) is None
+assert not jax.config.jax_compilation_cache_dir
+got = enable_compile_cache({{"XDG_CACHE_HOME": {str(tmp_path / "xdg")!r}}})
+assert got == {str(tmp_path / "xdg" / "sdegen" / "jax")!r}, got
+jax.config.update("jax_compilation_cache_dir", None)
+got = enable_compile_cache({{"SDEGEN_COMPILE_CACHE": {str(tmp_path / "c")!r}}})
+assert got == {str(tmp_path / "c")!r} and enable_compile_cache({{}}) == got, got
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+jax.jit(lambda x: x * 3 + 1)(2.0).block_until_ready()
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SDEGEN_", "JAX_COMP"))}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert any((tmp_path / "c").iterdir())  # the program was written to the chosen directory
