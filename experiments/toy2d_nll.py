@@ -143,6 +143,17 @@ def _last_logged_step(run_dir: Path) -> int:
     return json.loads(lines[-1]).get("step", 0) if lines else 0
 
 
+def _training_wall(run_dir: Path) -> float:
+    """Training wall seconds of a run over all its calls. `wall_s` in `metrics.jsonl` restarts
+    at 0 in each call, and a resume drops the records past its checkpoint, so the total is the
+    sum of the last `wall_s` before each drop (steps redone after a kill are not counted)."""
+    log = run_dir / "metrics.jsonl"
+    walls = [json.loads(ln).get("wall_s") for ln in log.read_text().splitlines() if ln.strip()]
+    walls = [w for w in walls if w is not None]
+    ends = [a for a, b in zip(walls, walls[1:], strict=False) if b < a]
+    return round(sum(ends) + (walls[-1] if walls else 0.0), 1)
+
+
 def format_table(records: list[dict]) -> str:
     head = ("| dataset | model | test NLL (nats) | ideal | true NLL on test | gap | uniform box | "
             "sliced W (data floor) | sample NFE | train s | eval s |")
@@ -229,6 +240,7 @@ def main(small: bool = False, out: str | Path = "results", models=None,
                 "trained_from_step": start_step,
                 "train_steps": cfg.train.steps,
                 "train_wall_s": round(t1 - t0, 1),
+                "train_wall_s_all_calls": _training_wall(run_dir),
                 "eval_wall_s": round(t2 - t1, 1),
             })
             print(f"[{len(records)}/{len(datasets) * len(models)}] {cfg.name}: "
@@ -253,6 +265,11 @@ def main(small: bool = False, out: str | Path = "results", models=None,
         "ideal_nll_nats": {ds: IDEAL_NLL[ds] for ds in datasets},
         "runs": records,
         "wall_s": round(wall, 1),
+        # a full run is hours on 2 cores and resumes from its run directories: the wall time
+        # of this call alone can be minutes, so the index also states the training time of
+        # every call that made these runs
+        "resumed": any(r["trained_from_step"] > 0 for r in records),
+        "training_wall_s_all_calls": round(sum(r["train_wall_s_all_calls"] for r in records), 1),
     }
     metrics_path = write_metrics(out_dir, metrics)
     print()

@@ -51,6 +51,16 @@ def numeric_leaves(metrics, prefix: str = "") -> dict[str, float]:
     return found
 
 
+def wall_cell(info: dict, metrics: dict) -> str:
+    """The run's wall time; for a run that resumed earlier calls' work (metrics `resumed`),
+    also the training time of all calls (`training_wall_s_all_calls`), which is the cost."""
+    cell = f"{info.get('wall_s', 0):.0f} s"
+    total = metrics.get("training_wall_s_all_calls")
+    if metrics.get("resumed") and isinstance(total, int | float):
+        cell += f" (resumed; training over all calls {total / 3600:.1f} h)"
+    return cell
+
+
 def fmt(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -98,9 +108,9 @@ def section(name: str, doc_title: str, meta: dict, headline: Callable[[dict], di
     if modes:
         lines += ["| run | date (UTC) | hardware | wall | commit |", "|---|---|---|---|---|"]
         for m in modes:
-            info = runs[(name, m)][0]
+            info, metrics = runs[(name, m)]
             lines.append(f"| {m} | {info.get('date', '?')} | {hardware_line(info)} | "
-                         f"{info.get('wall_s', 0):.0f} s | {info.get('git_commit') or '?'} |")
+                         f"{wall_cell(info, metrics)} | {info.get('git_commit') or '?'} |")
         lines.append("")
     if "full" not in numbers:
         lines.append("No full run recorded yet.")

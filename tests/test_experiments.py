@@ -43,6 +43,15 @@ def test_toy2d_nll_small(tmp_path):
         assert run["test_nll_nats"] < run["uniform_box_nll_nats"] - 0.4, run
 
 
+def test_toy2d_nll_training_wall_sums_every_call(tmp_path):
+    # wall_s restarts in each call; a resume drops the records past its checkpoint
+    walls = [(100, 10.0), (200, 20.0), (300, 30.0), (400, 5.0), (500, 9.5), (600, 2.0)]
+    (tmp_path / "metrics.jsonl").write_text("".join(
+        json.dumps({"step": k, "loss": 1.0, "wall_s": w}) + "\n" for k, w in walls)
+        + json.dumps({"step": 601, "skipped": "non-finite"}) + "\n")
+    assert _load("toy2d_nll")._training_wall(tmp_path) == 30.0 + 9.5 + 2.0
+
+
 @pytest.mark.slow  # trains two small energy models: minutes on 2 cores
 def test_energy_tempering_small(tmp_path):
     metrics = _load("energy_tempering").main(small=True, out=tmp_path)

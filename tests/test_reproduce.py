@@ -98,10 +98,10 @@ def test_run_all_continues_past_a_failure(fake, tmp_path, capsys):
     assert (tmp_path / "res" / "good" / "run_info.json").is_file()
 
 
-def _fake_run(results, name, mode, date, score):
+def _fake_run(results, name, mode, date, score, **extra):
     d = results / f"{mode}-{date}" / name
     d.mkdir(parents=True)
-    (d / "metrics.json").write_text(json.dumps({"score": score}))
+    (d / "metrics.json").write_text(json.dumps({"score": score, **extra}))
     (d / "run_info.json").write_text(json.dumps({
         "experiment": name, "mode": mode, "date": date, "wall_s": 12.3, "git_commit": "abc",
         "hardware": {"cpu": "FakeCPU 9000", "cpu_count": 2, "jax_devices": ["TFRT_CPU_0"]}}))
@@ -123,6 +123,14 @@ def test_index_from_fake_results(fake, tmp_path):
     text = render(fake, results)
     assert "| score | 0.75 | 0.25 | 0.625 |" in text
     assert "No full run recorded yet." not in text.split("## good")[1].split("## ")[0]
+    assert "| full | 2026-03-01T00:00:00+00:00 | FakeCPU 9000, 2 cores, jax TFRT_CPU_0 | 12 s |" \
+        in text
+    # a full run that resumed earlier calls' training states what the training cost
+    _fake_run(results, "good", "full", "2026-04-01T00:00:00+00:00", 0.5, resumed=True,
+              training_wall_s_all_calls=9000.0)
+    text = render(fake, results)
+    assert "| 12 s (resumed; training over all calls 2.5 h) |" in text
+    assert "| score | 0.75 | 0.25 | 0.5 |" in text  # the flag and the total are not quantities
 
 
 def test_repository_experiments_follow_the_convention():
