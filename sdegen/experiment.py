@@ -17,11 +17,16 @@ The experiment convention (read by `sdegen reproduce`, see `sdegen.reproduce`): 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import shlex
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from . import config as C
+from .reproduce import write_run_info
 from .train import load_run, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,7 +52,9 @@ def cli(main: Callable[..., dict], doc: str | None,
         add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
         argv: list[str] | None = None) -> dict:
     """The command line of an experiment script: `--small`, `--out DIR`, plus whatever
-    `add_arguments(parser)` adds; every option is passed to `main` by its name."""
+    `add_arguments(parser)` adds; every option is passed to `main` by its name. Like
+    `sdegen reproduce`, it writes `OUT/NAME/run_info.json`, with the exact command, so that
+    a run with non-default options says so in the experiments index."""
     title = (doc or "").strip().splitlines()[0] if (doc or "").strip() else None
     parser = argparse.ArgumentParser(description=title)
     parser.add_argument("--small", action="store_true",
@@ -55,7 +62,18 @@ def cli(main: Callable[..., dict], doc: str | None,
     parser.add_argument("--out", default="results", help="results root (default: results)")
     if add_arguments is not None:
         add_arguments(parser)
-    return main(**vars(parser.parse_args(argv)))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    options = vars(parser.parse_args(argv))
+    started, t0 = datetime.datetime.now(datetime.UTC), time.perf_counter()
+    metrics = main(**options)
+    script = Path(main.__code__.co_filename)  # experiments/NAME.py
+    out_dir = Path(options["out"]) / script.stem
+    if (out_dir / "metrics.json").is_file():
+        write_run_info(out_dir, mode="small" if options["small"] else "full", started=started,
+                       wall=time.perf_counter() - t0, root=script.parent,
+                       command=shlex.join(["python", f"experiments/{script.name}", *argv]),
+                       returned_metrics=isinstance(metrics, dict))
+    return metrics
 
 
 def train_from_config(config: str | Path, run_dir: str | Path, steps: int,

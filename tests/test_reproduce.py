@@ -10,6 +10,7 @@ import pytest
 from sdegen import cli
 from sdegen import reproduce as R
 from sdegen.errors import ConfigError
+from sdegen.experiment import cli as cli_script
 from sdegen.reproduce_index import collect_runs, render
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,6 +79,13 @@ def test_run_one_records_run_info(fake, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert str(out / "good" / "figure.png") in printed
     assert str(out / "good" / "metrics.json") in printed
+    # run as a script (`python experiments/good.py ...`), it records its exact command too
+    module = R.load(fake / "good.py")
+    assert cli_script(module.main, module.__doc__, argv=["--out", str(tmp_path / "s")]) \
+        == {"score": 0.7, "setting": {"n": 3}}
+    info = json.loads((tmp_path / "s" / "good" / "run_info.json").read_text())
+    assert info["mode"] == "full" and info["experiment"] == "good"
+    assert info["command"] == f"python experiments/good.py --out {tmp_path / 's'}"
 
 
 def test_list_reports_broken_and_exits_1(fake, capsys):
