@@ -86,6 +86,10 @@ def test_run_one_records_run_info(fake, tmp_path, capsys):
     info = json.loads((tmp_path / "s" / "good" / "run_info.json").read_text())
     assert info["mode"] == "full" and info["experiment"] == "good"
     assert info["command"] == f"python experiments/good.py --out {tmp_path / 's'}"
+    text = render(fake, tmp_path / "s")
+    assert f"The full run was made with `python experiments/good.py --out {tmp_path / 's'}`." \
+        in text
+    assert "The small run was made" not in text
 
 
 def test_list_reports_broken_and_exits_1(fake, capsys):
@@ -138,6 +142,7 @@ def test_index_from_fake_results(fake, tmp_path):
               training_wall_s_all_calls=9000.0)
     text = render(fake, results)
     assert "| 12 s (resumed; training over all calls 2.5 h) |" in text
+    assert "was made with" not in text  # the fake runs record no command
     assert "| score | 0.75 | 0.25 | 0.5 |" in text  # the flag and the total are not quantities
 
 
