@@ -287,6 +287,19 @@ def main(small: bool = False, out: str | Path = "results", models=None, datasets
     return metrics
 
 
+def headline(metrics: dict) -> dict:
+    """Test NLL (nats; an upper bound for the VAE and Helmholtz rows) and sliced W to the test
+    set of every run, as the experiments index shows them. The GAN has no likelihood."""
+    out = {}
+    for r in metrics["runs"]:
+        name = f"{r['dataset']} {LABELS[r['model']]}"
+        if r.get("test_nll_nats") is not None:
+            out[f"test NLL {name}"] = r["test_nll_nats"]
+        out[f"sliced W {name}"] = r["sliced_w_model_vs_test"]
+        out[f"sliced W {r['dataset']} train data (floor)"] = r["sliced_w_data_vs_test"]
+    return out
+
+
 def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", nargs="+", default=None, choices=MODELS)
     parser.add_argument("--datasets", nargs="+", default=None, choices=DATASETS)
