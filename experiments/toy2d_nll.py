@@ -34,11 +34,14 @@ Outputs in `OUT/toy2d_nll/`:
 Settings and wall time on 2 CPU cores (measured; the machine was shared, so expect less):
 
 - full: 20 000 steps (batch 512, EMA 0.999), 2000 test points, likelihood rtol = atol = 1e-5,
-  density grid 64 × 64 — 19 min for the SDE rows (1147 s: ~2.3 min training + ~0.9 min
-  evaluation per run). The max-lik CNF solves its ODE in every training step: 2.7 steps/s,
-  so ~2 h per dataset at the same 20 000 steps (measured 2026-11-28 on 2 cores). Runs resume
-  from their latest checkpoint (every 1000 steps), so the full table can be built in pieces.
-  Measured test NLL: 8gaussians 2.90-2.91 (ideal 2.838), checkerboard 3.60-3.66 (ideal 3.466);
+  density grid 64 × 64. Training wall per row (measured 2026-11-28, cores shared with
+  other jobs): SDE and FM rows 3-5 min; OT-CFM 32-47 min (an exact minibatch OT assignment
+  every step, ~10 steps/s); the max-lik CNF solves its ODE in every step, 1-2.7 steps/s as
+  its dynamics sharpen, 3.2 h on 8gaussians. Evaluation adds ~0.5 min per row. Without the
+  CNF (`--models vp subvp ve fm ot_cfm`) the table took 1.8 h of training. Runs resume from
+  their latest checkpoint (every 1000 steps), so the full table can be built in pieces.
+  Measured test NLL: 8gaussians 2.87-2.91 (ideal 2.838; CNF 2.862), checkerboard 3.60-3.66
+  (ideal 3.466);
 - `--small`: the SDE rows only, 800 steps (the EMA's warm-up in `train` keeps the initial
   weights out of it), 500 test points, rtol = atol = 1e-3, grid 24 × 24 — ≈ 2 min. A smoke
   test: its NLLs are ~0.5-0.8 nats above the ideal.
@@ -73,9 +76,10 @@ META = {
     "reproduces": "Table 2-style exact NLL of VP / sub-VP / VE via the PF-ODE (Sec. 4.3), on "
                   "FFJORD's toy data, beside a CNF, FM and OT-CFM",
     "published": None,  # the papers' NLLs are on images; the ideal NLL (analytic) is the bar
-    "full_cost": "~4.5 h on 2 CPU cores: ~19 min for the SDE rows, a few minutes per FM / "
-                 "OT-CFM row, ~2 h per max-lik CNF row (20 000 steps, 2.7 steps/s); "
-                 "--models vp,subvp,ve,fm,ot_cfm skips the CNF",
+    "full_cost": "~8 h on 2 CPU cores: 3-5 min per SDE / FM row, 30-45 min per OT-CFM row, "
+                 "3+ h per max-lik CNF row (20 000 steps at 1-2.7 steps/s); "
+                 "`python experiments/toy2d_nll.py --models vp subvp ve fm ot_cfm` skips the "
+                 "CNF (1.8 h)",
 }
 DATASETS = ("8gaussians", "checkerboard")
 SDES = ("vp", "subvp", "ve")
