@@ -49,7 +49,6 @@ part-way keeps them), `nll_table.md` (mean ± std over seeds, beside the publish
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import math
 import sys
@@ -69,7 +68,7 @@ from sdegen.data.sphere import (
     lonlat_grid,
     unit_to_latlon,
 )
-from sdegen.reproduce import write_run_info
+from sdegen.experiment import cli
 from sdegen.runs import model_log_prob
 from sdegen.train import ema_model, init_state, restore, train
 from sdegen.vmf import fit_two_bandwidth_kde, fit_vmf_kde, fit_vmf_mixture_selected
@@ -289,30 +288,32 @@ def headline(metrics: dict) -> dict:
     return {k: float(np.mean(v)) for k, v in cells.items()}
 
 
-if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--small", action="store_true")
-    ap.add_argument("--out", default="results")
-    ap.add_argument("--data", default="../shared/data/earth")
-    names = lambda v: tuple(v.split(","))  # noqa: E731  (a comma-separated list argument)
-    ap.add_argument("--models", type=names, default=None)
-    ap.add_argument("--datasets", type=names, default=None)
+def _names(allowed=None):
+    """A comma-separated list argument; with `allowed`, unknown names are a one-line error."""
+    def parse(value: str) -> tuple[str, ...]:
+        got = tuple(value.split(","))
+        unknown = sorted(set(got) - set(allowed)) if allowed else []
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown {unknown}; choose from {allowed}")
+        return got
+    return parse
+
+
+def _arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--data", dest="data_path", default="../shared/data/earth")
+    ap.add_argument("--models", type=_names(), default=None, metavar="A,B")
+    ap.add_argument("--datasets", dest="names", type=_names(), default=None, metavar="A,B")
     ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--seeds", type=int, default=None)
-    ap.add_argument("--evals", type=int, default=None, help="validation evaluations per run")
+    ap.add_argument("--seeds", dest="n_seeds", type=int, default=None)
+    ap.add_argument("--evals", dest="n_evals", type=int, default=None,
+                    help="validation evaluations per run")
     ap.add_argument("--deep-seeds", type=int, default=None,
                     help="train the deep models on the first N seeds only (default: all)")
-    ap.add_argument("--deep-datasets", type=names, default=None,
+    ap.add_argument("--deep-datasets", dest="deep_names", type=_names(EARTH_DATASETS),
+                    default=None, metavar="A,B",
                     help="train the deep models on these datasets only (default: all loaded)")
-    a = ap.parse_args()
-    unknown = set(a.deep_datasets or ()) - set(EARTH_DATASETS)
-    if unknown:
-        ap.error(f"--deep-datasets: unknown {sorted(unknown)}; choose from {EARTH_DATASETS}")
-    started, t0 = datetime.datetime.now(datetime.UTC), time.perf_counter()
-    main(a.small, Path(a.out), data_path=a.data, models=a.models, steps=a.steps,
-         n_seeds=a.seeds, names=a.datasets, n_evals=a.evals, deep_seeds=a.deep_seeds,
-         deep_names=a.deep_datasets)
-    write_run_info(Path(a.out) / NAME, mode="small" if a.small else "full", started=started,
-                   wall=time.perf_counter() - t0, root=Path(__file__).parent,
-                   command="python experiments/earth_nll.py " + " ".join(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    cli(main, __doc__, _arguments)  # also writes run_info.json with the command as typed
     sys.exit(0)

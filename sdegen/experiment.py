@@ -55,7 +55,7 @@ def cli(main: Callable[..., dict], doc: str | None,
     `add_arguments(parser)` adds; every option is passed to `main` by its name. Like
     `sdegen reproduce`, it writes `OUT/NAME/run_info.json`, with the exact command, so that
     a run with non-default options says so in the experiments index."""
-    title = (doc or "").strip().splitlines()[0] if (doc or "").strip() else None
+    title = " ".join((doc or "").strip().split("\n\n")[0].split()) or None  # 1st paragraph
     parser = argparse.ArgumentParser(description=title)
     parser.add_argument("--small", action="store_true",
                         help="the CI setting: minutes on 2 CPU cores")

@@ -107,15 +107,15 @@ def section(name: str, doc_title: str, meta: dict, headline: Callable[[dict], di
         lines.append("")
     if modes:
         lines += ["| run | date (UTC) | hardware | wall | commit |", "|---|---|---|---|---|"]
+        made_with = []  # runs made with other options than the standard command say so
         for m in modes:
             info, metrics = runs[(name, m)]
             lines.append(f"| {m} | {info.get('date', '?')} | {hardware_line(info)} | "
                          f"{wall_cell(info, metrics)} | {info.get('git_commit') or '?'} |")
-        lines.append("")
-        for m in modes:  # a run made with other options than the standard command says so
-            command = runs[(name, m)][0].get("command")
+            command = info.get("command")
             if command and command != f"sdegen reproduce {name}{' --small' * (m == 'small')}":
-                lines += [f"The {m} run was made with `{command}`.", ""]
+                made_with += [f"The {m} run was made with `{command}`.", ""]
+        lines += ["", *made_with]
     if "full" not in numbers:
         lines.append("No full run recorded yet.")
         lines.append("")
