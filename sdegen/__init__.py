@@ -5,6 +5,7 @@ from . import energy, mcmc
 from .annealed import AnnealedInfo, annealed_mcmc
 from .energy import EnergyField
 from .errors import ConfigError, DataError, SdegenError, SolverError, TrainingError
+from .fit import BatchLoss, FitResult, fit
 from .invert import anomaly_score, attribute_direction, decode, edit, encode
 from .likelihood import log_prob
 from .manifolds import Euclidean, Sphere
@@ -48,6 +49,9 @@ __all__ = [
     "Sphere",
     "probability_flow",
     "reverse_drift",
+    "fit",
+    "FitResult",
+    "BatchLoss",
     "sample",
     "log_prob",
     "EnergyField",

@@ -20,6 +20,7 @@ model built from another config) is not skipped but refused with the list of dif
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -32,6 +33,18 @@ from .errors import TrainingError
 
 FORMAT = 1
 COMMIT_MARKER = "commit_success.txt"
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write `text` to `path` so that a reader (or a resumed run after a kill) sees either the
+    old file or the new one, never a truncated one: write a sibling tmp file, then rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def manager(directory: str | Path, keep: int = 1_000_000) -> ocp.CheckpointManager:

@@ -60,7 +60,6 @@ def _cmd_evaluate(args) -> None:
 
 def _cmd_list(args) -> None:
     from . import config as C
-    from .data import TOY_DATASETS
     from .sample import METHODS
 
     root = Path(args.configs)
@@ -68,9 +67,11 @@ def _cmd_list(args) -> None:
     print(f"configs in {root}/:" if found else f"no configs under {root}/")
     for path in found:
         print(f"  {path}")
-    print("datasets:  " + ", ".join(TOY_DATASETS))
-    kinds = C.ProcessConfig.__dataclass_fields__["kind"].metadata["choices"]
-    print("processes: " + ", ".join(kinds))
+    for world in C.WORLDS:
+        print(f"datasets ({world}): " + ", ".join(C.names_in(world)))
+    print("processes: " + ", ".join(C.PROCESSES))
+    print("objectives: " + ", ".join(C.OBJECTIVES))
+    print("models:    " + ", ".join(C.MODELS))
     print("samplers:  " + ", ".join(METHODS))
 
 
@@ -90,6 +91,12 @@ def _cmd_reproduce(args) -> int:
         raise ConfigError("name an experiment, or use --list, --all or --index")
     R.run_one(args.name, small=args.small, out=args.out, root=args.experiments_dir)
     return 0
+
+
+def _methods() -> tuple[str, ...]:
+    from .sample import METHODS
+
+    return tuple(METHODS)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -115,8 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("overrides", nargs="*", default=[],
                    help="for this call, e.g. sample.max_steps=50000")
     s.add_argument("--n", type=int, default=None, help="number of samples (config: sample.n)")
-    s.add_argument("--method", choices=("ode", "sde", "pc", "pc_ode", "edm_heun", "edm_churn",
-                                        "ddim", "dpm2m"), default=None)
+    s.add_argument("--method", choices=_methods(), default=None,
+                   help="sampling method (config: sample.method)")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=_cmd_sample)
     e = sub.add_parser("evaluate", help="test NLL (nats), sliced Wasserstein, density figure")

@@ -14,7 +14,8 @@ from sdegen import TrainingError
 from sdegen import config as C
 from sdegen.cli import main
 from sdegen.data import TOY_DATASETS
-from sdegen.train import _truncate_metrics, init_state, restore_verified
+from sdegen.fit import _truncate_metrics
+from sdegen.train import init_state, restore_verified
 
 from .conftest import COUNTS, tiny_cfg
 

@@ -35,14 +35,14 @@ def main() -> int:
         atomicity.AtomicRenameTemporaryPath.finalize = finalize
 
     if ns.step_delay > 0:
-        import sdegen.train as T
+        import sdegen.fit as F
 
-        class SlowBar(T.tqdm):
+        class SlowBar(F.tqdm):
             def update(self, n=1):
                 time.sleep(ns.step_delay)
                 return super().update(n)
 
-        T.tqdm = SlowBar
+        F.tqdm = SlowBar
 
     from sdegen.cli import main as cli_main
 
