@@ -11,7 +11,7 @@ from pathlib import Path
 from ..fields import PARAMETERISATIONS
 from ..objectives import WEIGHTINGS
 from ..sample import METHODS
-from .build import DATASETS, EARTH_NAMES, MODELS, OBJECTIVES, PROCESSES, TOY_NAMES, names_in
+from .build import DATASETS, MODELS, OBJECTIVES, PROCESSES, names_in
 
 
 def _choice(*options: str) -> dict:
@@ -38,7 +38,8 @@ FAMILY_OBJECTIVES = {m: tuple(o for o, e in OBJECTIVES.items() if e.family and e
 """The classic families (`sdegen.families`): model.kind -> the objectives that train it. They
 have no forward process (process.kind=none) and generate by ancestral sampling."""
 SPHERE_OBJECTIVES = {o: e.trains[0] for o, e in OBJECTIVES.items()
-                     if e.trains and PROCESSES.get(e.trains[0], PROCESSES["none"]).space == "sphere"}
+                     if e.trains and e.trains[0] in PROCESSES
+                     and PROCESSES[e.trains[0]].space == "sphere"}
 """Objectives on S^2 and the process each trains."""
 
 
