@@ -218,13 +218,15 @@ def has_checkpoint(run_dir: str | Path) -> bool:
 
 def _split_key(key) -> tuple[jax.Array, jax.Array]:
     key = jnp.asarray(key)
-    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == (2,):
+    if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):  # legacy uint32 keys
+        key = jax.random.wrap_key_data(key)
+    if key.shape == (2,):
         return key[0], key[1]
-    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ():
+    if key.shape == ():
         data_key, loss_key = jax.random.split(key)
         return data_key, loss_key
     raise TypeError(f"key must be a PRNG key (jax.random.key(seed)) or an array of two keys "
-                    f"(data, loss), got dtype {key.dtype} shape {key.shape}")
+                    f"(data, loss), got an array of {key.shape} keys")
 
 
 def _key_fingerprint(data_key, loss_key) -> list[int]:
