@@ -2,6 +2,7 @@
 Diffrax. See README.md and DESIGN for the map."""
 
 from . import energy, mcmc
+from ._version import __version__
 from .annealed import AnnealedInfo, annealed_mcmc
 from .energy import EnergyField
 from .errors import ConfigError, DataError, SdegenError, SolverError, TrainingError
@@ -29,7 +30,6 @@ from .processes import (
 from .sample import sample
 from .solve import SolveStats
 
-__version__ = "0.1.0"
 
 __all__ = [
     "AbstractProcess",

@@ -107,7 +107,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ._version import __version__
+
     p = _Parser(prog="sdegen", description=__doc__)
+    p.add_argument("--version", action="version", version=f"sdegen {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a model from a YAML config (or resume a run dir)")
     t.add_argument("config", help="configs/....yaml, or an existing run directory to resume")
