@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
-from .objectives import _perturb
+from .objectives.score import _perturb
 from .processes import AbstractLinearSDE
 
 ConditionalField = Callable[..., Float[Array, "*d"]]

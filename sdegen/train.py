@@ -27,8 +27,7 @@ from . import checkpoints as ckpt
 from . import config as C
 from .errors import ConfigError, TrainingError
 from .families import FAMILY_LOSSES, family_loss
-from .objectives import BATCH_OBJECTIVES, OBJECTIVES, batch_loss
-from .objectives_sphere import SPHERE_OBJECTIVES
+from .objectives import BATCH_OBJECTIVES, OBJECTIVES, SPHERE_OBJECTIVES, batch_loss
 
 RESUME_IGNORED = {"train.steps", "train.log_every", "train.ckpt_every", "train.keep",
                   "train.on_nonfinite", "train.max_skips", "train.devices", "sample", "eval",

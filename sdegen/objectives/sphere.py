@@ -21,11 +21,14 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .processes import SphereBrownian, SphereGeodesicPath
+from ..processes import SphereBrownian, SphereGeodesicPath
+from .base import uniform_time
 
 
-def _time(key, t_eps, T, dtype):
-    return t_eps + jax.random.uniform(key, (), dtype) * (T - t_eps)
+def _heat_perturb(process: SphereBrownian, x0, k_t, k_x, t_eps):
+    """t ~ U[t_eps, T] and x_t ~ K_{τ(t)}(x0, ·), the heat kernel (RSGM Sec. 3.3)."""
+    t = uniform_time(k_t, t_eps, process.T, x0.dtype)
+    return t, process.marginal_sample(k_x, x0, t)
 
 
 def rdsm_loss(
@@ -37,9 +40,7 @@ def rdsm_loss(
     t_eps: float = 1e-3,
 ) -> Float[Array, ""]:
     """Riemannian denoising score matching (RSGM eq. 8), weight λ = 2τ(t)."""
-    k_t, k_x = jax.random.split(key)
-    t = _time(k_t, t_eps, process.T, x0.dtype)
-    xt = process.marginal_sample(k_x, x0, t)
+    t, xt = _heat_perturb(process, x0, *jax.random.split(key), t_eps)
     target = process.conditional_score(xt, x0, t)
     return 2.0 * process.tau(t) * jnp.sum((score(xt, t) - target) ** 2)
 
@@ -54,8 +55,7 @@ def rism_loss(
 ) -> Float[Array, ""]:
     """Riemannian implicit score matching with a Hutchinson divergence (RSGM eq. 9)."""
     k_t, k_x, k_v = jax.random.split(key, 3)
-    t = _time(k_t, t_eps, process.T, x0.dtype)
-    xt = process.marginal_sample(k_x, x0, t)
+    t, xt = _heat_perturb(process, x0, k_t, k_x, t_eps)
     probe = process.manifold.to_tangent(xt, jax.random.rademacher(k_v, (3,), x0.dtype))
     s, jvp = jax.jvp(lambda y: score(y, t), (xt,), (probe,))
     return 2.0 * process.tau(t) * (0.5 * jnp.sum(s**2) + jnp.sum(probe * jvp))
@@ -71,9 +71,6 @@ def rfm_loss(
 ) -> Float[Array, ""]:
     """Riemannian flow matching with geodesic conditional paths (Chen & Lipman 2023, eq. 15)."""
     k_t, k_x = jax.random.split(key)
-    t = _time(k_t, t_eps, path.T - t_eps, x0.dtype)
+    t = uniform_time(k_t, t_eps, path.T - t_eps, x0.dtype)
     xt, ut = path.sample_conditional(k_x, x0, t)
     return jnp.sum((velocity(xt, t) - ut) ** 2)
-
-
-SPHERE_OBJECTIVES = {"rdsm": rdsm_loss, "rism": rism_loss, "rfm": rfm_loss}
