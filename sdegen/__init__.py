@@ -1,9 +1,9 @@
 """sdegen: continuous-time generative models in JAX — a process plus a learned field, solved by
-Diffrax. See README.md and DESIGN for the map."""
+Diffrax. See README.md and docs/ for the map."""
 
 from . import energy, mcmc
-from .annealed import AnnealedInfo, annealed_mcmc
 from .energy import EnergyField
+from .energy.annealed import AnnealedInfo, annealed_mcmc
 from .errors import ConfigError, DataError, SdegenError, SolverError, TrainingError
 from .invert import anomaly_score, attribute_direction, decode, edit, encode
 from .likelihood import log_prob

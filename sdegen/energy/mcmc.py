@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from .processes import AbstractSDE
+from ..processes import AbstractSDE
 
 Potential = Callable[[Float[Array, "*d"]], Float[Array, ""]]  # U(x) = E(x, t) at a fixed t
 

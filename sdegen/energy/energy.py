@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from .processes import AbstractLinearSDE
+from ..processes import AbstractLinearSDE
 
 Energy = Callable[[Float[Array, "*d"], Float[ArrayLike, ""]], Float[Array, ""]]
 

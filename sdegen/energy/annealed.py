@@ -24,11 +24,11 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from ..processes import AbstractSDE, reverse_drift
+from ..solve import check, integrate, stats_of
+from ..solvers import diagonal_noise
 from .energy import Energy, EnergyField
 from .mcmc import MALA, AbstractKernel, MetropolisCorrected
-from .processes import AbstractSDE, reverse_drift
-from .solve import check, integrate, stats_of
-from .solvers import diagonal_noise
 
 
 class AnnealedInfo(NamedTuple):
