@@ -1,0 +1,13 @@
+"""Moved to `sdegen.energy.mcmc` (energy models by role); this module only re-exports it."""
+
+from .energy.mcmc import (  # noqa: F401
+    HMC,
+    MALA,
+    AbstractKernel,
+    MetropolisCorrected,
+    Potential,
+    hmc_step,
+    mala_step,
+    run_chain,
+    snr_step_size,
+)
