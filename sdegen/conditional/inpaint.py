@@ -29,9 +29,9 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 
-from .processes import AbstractLinearSDE, denoiser
-from .sample import sample
-from .solvers import Replacement
+from ..processes import AbstractLinearSDE, denoiser
+from ..sample import sample
+from ..solvers import Replacement
 
 METHODS = ("replace", "tweedie")
 Field = Callable[[Float[Array, "*d"], Float[ArrayLike, ""]], Float[Array, "*d"]]

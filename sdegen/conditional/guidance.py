@@ -19,8 +19,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
-from .objectives.score import _perturb
-from .processes import AbstractLinearSDE
+from ..objectives.score import _perturb
+from ..processes import AbstractLinearSDE
 
 ConditionalField = Callable[..., Float[Array, "*d"]]
 """`score(x, t, y)` on one example; `score(x, t, null)` is the unconditional score."""
