@@ -100,7 +100,7 @@ def make_loss(cfg: C.ObjectiveConfig, process, num_classes: int | None = None):
     if o.kind in FAMILY_LOSSES:
         return lambda model, x0, key: family_loss(o.kind, model, x0, key, k=o.k, r1_gamma=o.r1)
     if num_classes is not None:
-        from .conditional.guidance import batch_conditional_loss, classifier_loss, conditional_dsm_loss
+        from .conditional import batch_conditional_loss, classifier_loss, conditional_dsm_loss
 
         if o.kind == "classifier":
             return lambda model, batch, key: batch_conditional_loss(
