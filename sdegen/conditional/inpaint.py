@@ -22,8 +22,6 @@ Masks are boolean arrays of one example's shape; True marks an observed coordina
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -32,9 +30,9 @@ from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 from ..processes import AbstractLinearSDE, denoiser
 from ..sample import sample
 from ..solvers import Replacement
+from ..typing import Field
 
 METHODS = ("replace", "tweedie")
-Field = Callable[[Float[Array, "*d"], Float[ArrayLike, ""]], Float[Array, "*d"]]
 
 
 def square_mask(shape: tuple[int, ...], top: int, left: int, size: int) -> Bool[Array, "*d"]:

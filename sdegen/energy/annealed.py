@@ -27,7 +27,8 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 from ..processes import AbstractSDE, reverse_drift
 from ..solve import check, integrate, stats_of
 from ..solvers import diagonal_noise
-from .energy import Energy, EnergyField
+from ..typing import Energy
+from .energy import EnergyField
 from .mcmc import MALA, AbstractKernel, MetropolisCorrected
 
 

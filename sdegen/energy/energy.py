@@ -31,8 +31,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
 from ..processes import AbstractLinearSDE
-
-Energy = Callable[[Float[Array, "*d"], Float[ArrayLike, ""]], Float[Array, ""]]
+from ..typing import Energy
 
 
 def _checked(energies, weights, what):
