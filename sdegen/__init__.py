@@ -1,10 +1,10 @@
 """sdegen: continuous-time generative models in JAX — a process plus a learned field, solved by
-Diffrax. See README.md and DESIGN for the map."""
+Diffrax. See README.md and docs/ for the map."""
 
 from . import energy, mcmc
-from ._version import __version__
-from .annealed import AnnealedInfo, annealed_mcmc
+from ._version import __version__ as __version__
 from .energy import EnergyField
+from .energy.annealed import AnnealedInfo, annealed_mcmc
 from .errors import ConfigError, DataError, SdegenError, SolverError, TrainingError
 from .fit import BatchLoss, FitResult, fit
 from .invert import anomaly_score, attribute_direction, decode, edit, encode
@@ -29,7 +29,6 @@ from .processes import (
 )
 from .sample import sample
 from .solve import SolveStats
-
 
 __all__ = [
     "AbstractProcess",

@@ -8,20 +8,17 @@ and decoding are the same compiled solve as `sdegen.sample(method="ode")` (`samp
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .likelihood import log_prob
 from .processes import AbstractProcess
 from .sample import transport
-
-FieldLike = Callable[[Float[Array, "*d"], Float[ArrayLike, ""]], Float[Array, "*d"]]
+from .typing import Field
 
 
 def encode(
     process: AbstractProcess,
-    field: FieldLike,
+    field: Field,
     x: Float[Array, "n *d"],
     *,
     t_eps: float = 1e-3,
@@ -39,7 +36,7 @@ def encode(
 
 def decode(
     process: AbstractProcess,
-    field: FieldLike,
+    field: Field,
     z: Float[Array, "n *d"],
     *,
     t_eps: float = 1e-3,
@@ -73,7 +70,7 @@ def edit(
 
 def anomaly_score(
     process: AbstractProcess,
-    field: FieldLike,
+    field: Field,
     x: Float[Array, "n *d"],
     *,
     key: PRNGKeyArray | None = None,

@@ -1,8 +1,9 @@
 """`sdegen.sample`: draw from the generative dynamics of a process and a field.
 
 All methods integrate in solver time s = T - t from s = 0 (noise, t = T) to s = T - t_eps
-(DESIGN: Diffrax 0.7.2's SRK solvers are wrong in reverse time, and forward solver time lets
-every solver work). The whole batch is one Diffrax solve with the field vmapped over samples.
+(Diffrax 0.7.2's SRK solvers solve reverse-time SDEs wrongly, diffrax issue 598, fixed after
+0.7.2; forward solver time lets every solver work). The whole batch is one Diffrax solve with
+the field vmapped over samples.
 
 On a manifold (`process.manifold`, e.g. S^2): the ODE velocity is the process's tangent
 velocity (each sphere process projects it onto T_x S^2) and the returned states are projected

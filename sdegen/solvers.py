@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import lineax as lx
 from jaxtyping import Array, PRNGKeyArray
 
-_Field = Callable[[Array, Array], Array]  # score on ONE example: (x: (*d), t: scalar) -> (*d)
+from .typing import Field
 
 
 class ReverseDiffusionLangevin(diffrax.AbstractItoSolver):
@@ -32,7 +32,7 @@ class ReverseDiffusionLangevin(diffrax.AbstractItoSolver):
     noise comes from a key carried in the solver state.
     """
 
-    score: _Field
+    score: Field
     T: float
     key: PRNGKeyArray
     snr: float = 0.16

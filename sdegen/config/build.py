@@ -142,7 +142,7 @@ def _dsm(cfg, process, num_classes):
     o = cfg.objective
     if num_classes is None:
         return lambda model, x0, key: dsm_loss(process, model, x0, key, **_score_kw(o))
-    from ..guidance import conditional_dsm_loss
+    from ..conditional import conditional_dsm_loss
 
     return lambda model, example, key: conditional_dsm_loss(
         process, model, example, key, null=num_classes, p_uncond=o.label_dropout,
@@ -180,7 +180,7 @@ def _maxlik(cfg, process, num_classes):
 
 
 def _classifier(cfg, process, num_classes):
-    from ..guidance import classifier_loss
+    from ..conditional import classifier_loss
 
     t_eps = cfg.objective.t_eps
     return lambda model, example, key: classifier_loss(process, model, example, key,
@@ -189,7 +189,7 @@ def _classifier(cfg, process, num_classes):
 
 def _sphere(name):
     def build(cfg, process, num_classes):
-        from ..objectives_sphere import SPHERE_OBJECTIVES
+        from ..objectives import SPHERE_OBJECTIVES
 
         objective, t_eps = SPHERE_OBJECTIVES[name], cfg.objective.t_eps
         return lambda model, x0, key: objective(process, model, x0, key, t_eps=t_eps)

@@ -120,7 +120,7 @@ class ObjectiveConfig:
     """classifier: a noise-conditioned classifier p(y | x_t, t) (`sdegen.guidance`), on
     labelled data (`data.conditional=true`), for classifier guidance and feature distances;
     elbo, iwae, wake_sleep, gan: the classic families (`model.kind` vae, helmholtz, gan);
-    rdsm, rism, rfm: the sphere objectives (`sdegen.objectives_sphere`)."""
+    rdsm, rism, rfm: the sphere objectives (`sdegen.objectives.sphere`)."""
     weighting: str = field(default="song", metadata=_choice(*WEIGHTINGS))
     t_eps: float = field(default=1e-5, metadata={"min": 0.0, "max": 0.5})
     trace: str = field(default="hutchinson", metadata=_choice("hutchinson", "exact"))

@@ -1,7 +1,8 @@
 """Forward processes and the dynamics they induce."""
 
+from ..typing import Field
 from .base import AbstractDiffusion, AbstractProcess
-from .dynamics import Field, denoiser, probability_flow, reverse_drift
+from .dynamics import denoiser, probability_flow, reverse_drift
 from .paths import (
     CNF,
     AbstractProbabilityPath,

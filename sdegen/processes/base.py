@@ -10,16 +10,12 @@ and sphere processes are all `AbstractProcess`es.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
 from typing import ClassVar
 
 import equinox as eqx
-from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..manifolds import Euclidean, Sphere
-
-Scalar = Float[ArrayLike, ""]
-Field = Callable[[Float[Array, "*d"], Float[Array, ""]], Float[Array, "*d"]]
 
 
 class AbstractProcess(eqx.Module):

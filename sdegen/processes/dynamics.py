@@ -7,7 +7,8 @@ the samplers integrate them in solver time s = T - t (see `sdegen.sample`).
 
 from __future__ import annotations
 
-from .base import AbstractDiffusion, Field
+from ..typing import Field
+from .base import AbstractDiffusion
 from .sde import AbstractLinearSDE, AbstractSDE
 
 

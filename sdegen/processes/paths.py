@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .base import AbstractProcess, Field, Scalar
+from ..typing import Field, Scalar
+from .base import AbstractProcess
 from .sde import VPSDE
 
 

@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from .base import AbstractDiffusion, Field, Scalar
+from ..typing import Field, Scalar
+from .base import AbstractDiffusion
 
 
 class AbstractSDE(AbstractDiffusion):

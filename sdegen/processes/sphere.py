@@ -33,7 +33,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from ..manifolds import Sphere
-from .base import AbstractDiffusion, Field, Scalar
+from ..typing import Field, Scalar
+from .base import AbstractDiffusion
 
 TAU_SWITCH = 0.02
 N_LEGENDRE = 64

@@ -14,7 +14,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..manifolds import Sphere
-from .base import AbstractProcess, Field, Scalar
+from ..typing import Field, Scalar
+from .base import AbstractProcess
 
 _SPHERE = Sphere()
 

@@ -30,9 +30,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from .processes import AbstractLinearSDE
-
-Energy = Callable[[Float[Array, "*d"], Float[ArrayLike, ""]], Float[Array, ""]]
+from ..processes import AbstractLinearSDE
+from ..typing import Energy
 
 
 def _checked(energies, weights, what):

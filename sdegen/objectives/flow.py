@@ -1,7 +1,7 @@
-"""Training objectives. Per-example ones (`OBJECTIVES`: DSM, sliced SM, flow matching) take ONE
-data example and a key, sample their own t ~ U[t_eps, T], and return a scalar; `batch_loss`
-vmaps and averages them. Batch-level ones (`BATCH_OBJECTIVES`: OT-CFM, whose coupling pairs a
-whole minibatch, and CNF maximum likelihood, one augmented ODE solve per batch) take the batch."""
+"""Flow objectives: conditional flow matching (FM), its minibatch optimal-transport coupling
+(OT-CFM) and CNF maximum likelihood. `fm_loss` takes ONE example; `ot_cfm_loss` and
+`maxlik_loss` take the whole batch (the coupling pairs a minibatch; maximum likelihood is one
+augmented ODE solve per batch)."""
 
 from __future__ import annotations
 
@@ -14,92 +14,10 @@ import numpy as np
 import scipy.optimize
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .augmented import augmented_solve
-from .processes import AbstractLinearSDE, AbstractProbabilityPath, AbstractProcess
-from .solve import adaptive
-
-WEIGHTINGS = ("song", "likelihood", "likelihood_is")
-
-
-def log_snr_inverse(sde: AbstractLinearSDE, t) -> Float[Array, ""]:
-    """ρ(t) = log(σ(t)² / α(t)²), increasing in t. For every linear SDE
-    g(t)² = dσ²/dt - 2 σ² d log α/dt, so g(t)²/σ(t)² = dρ/dt."""
-    return 2.0 * (jnp.log(sde.std(t)) - jnp.log(sde.alpha(t)))
-
-
-def _time_and_weight(sde: AbstractLinearSDE, key, t_eps: float, weighting: str, dtype):
-    """Draw t and return (t, λ(t) / q(t)) with q the density t is drawn from.
-
-    - `"song"`: t ~ U[t_eps, T], λ = σ(t)² (Song et al. 2021, eq. 7).
-    - `"likelihood"`: t ~ U, λ = g(t)², which makes the loss bound the KL to the data (Song,
-      Durkan, Murray & Ermon 2021, "Maximum likelihood training of score-based diffusion
-      models", Thm. 1). Unbiased but high-variance: λ/σ² blows up as t → 0.
-    - `"likelihood_is"`: the same objective in expectation, with t drawn by importance sampling
-      from q(t) ∝ g²/σ² = dρ/dt (Song et al. 2021b, Sec. 4.2), by inverting ρ (bisection); the
-      weight is then σ(t)² (ρ(T) - ρ(t_eps)) / (T - t_eps), bounded.
-    Weights are relative to t ~ U[t_eps, T], so all three estimate E_U[λ(t) ‖…‖²]."""
-    if weighting not in WEIGHTINGS:
-        raise ValueError(f"unknown weighting {weighting!r}; choose one of {WEIGHTINGS}")
-    u = jax.random.uniform(key, (), dtype)
-    if weighting != "likelihood_is":
-        t = t_eps + u * (sde.T - t_eps)
-        lam = sde.std(t) ** 2 if weighting == "song" else sde.diffusion(t) ** 2
-        return t, lam
-    lo, hi = log_snr_inverse(sde, t_eps), log_snr_inverse(sde, sde.T)
-    target = lo + u * (hi - lo)
-
-    def bisect(_, bounds):
-        a, b = bounds
-        mid = 0.5 * (a + b)
-        below = log_snr_inverse(sde, mid) < target
-        return jnp.where(below, mid, a), jnp.where(below, b, mid)
-
-    a, b = jax.lax.fori_loop(0, 60, bisect, (jnp.asarray(t_eps, dtype), jnp.asarray(sde.T, dtype)))
-    t = 0.5 * (a + b)
-    return t, sde.std(t) ** 2 * (hi - lo) / (sde.T - t_eps)
-
-
-def _perturb(sde, x0, key, t_eps, weighting):
-    k_t, k_z = jax.random.split(key)
-    t, weight = _time_and_weight(sde, k_t, t_eps, weighting, x0.dtype)
-    mean, std = sde.marginal(x0, t)
-    z = jax.random.normal(k_z, x0.shape, x0.dtype)
-    return t, weight, mean + std * z, z, std
-
-
-def dsm_loss(
-    sde: AbstractLinearSDE,
-    score: Callable,
-    x0: Float[Array, "*d"],
-    key: PRNGKeyArray,
-    *,
-    t_eps: float = 1e-5,
-    weighting: str = "song",
-) -> Float[Array, ""]:
-    """Denoising score matching (Vincent 2011; Song et al. 2021, eq. 7):
-    λ(t) ‖s(x_t, t) - ∇log p_t(x_t | x0)‖², with ∇log p_t(x_t | x0) = -z / σ(t)."""
-    t, weight, xt, z, std = _perturb(sde, x0, key, t_eps, weighting)
-    s = score(xt, t)
-    return weight * jnp.sum((s + z / std) ** 2)
-
-
-def ssm_loss(
-    sde: AbstractLinearSDE,
-    score: Callable,
-    x0: Float[Array, "*d"],
-    key: PRNGKeyArray,
-    *,
-    t_eps: float = 1e-5,
-    weighting: str = "song",
-) -> Float[Array, ""]:
-    """Sliced score matching (Song, Garg, Shi & Ermon 2019, eq. 8) on the perturbed data x_t:
-    λ(t) [vᵀ ∇ₓ(vᵀ s(x_t, t)) + ½ (vᵀ s(x_t, t))²] with a Gaussian projection v. Needs only
-    samples of p_t, not the kernel's score; equals DSM up to a constant in expectation."""
-    k_pert, k_v = jax.random.split(key)
-    t, weight, xt, _, _ = _perturb(sde, x0, k_pert, t_eps, weighting)
-    v = jax.random.normal(k_v, x0.shape, x0.dtype)
-    s, jvp = jax.jvp(lambda y: score(y, t), (xt,), (v,))
-    return weight * (jnp.sum(v * jvp) + 0.5 * jnp.sum(v * s) ** 2)
+from ..augmented import augmented_solve
+from ..processes import AbstractProbabilityPath, AbstractProcess
+from ..solve import adaptive
+from .base import uniform_time
 
 
 def fm_loss(
@@ -116,7 +34,7 @@ def fm_loss(
     (an OT coupling pairs it with x0); otherwise ε ~ N(0, I) is drawn from `key`. Its gradient
     equals that of the marginal flow-matching loss (Lipman et al. 2023, Thm. 2)."""
     k_t, k_e = jax.random.split(key)
-    t = t_eps + jax.random.uniform(k_t, (), x0.dtype) * (path.T - t_eps)
+    t = uniform_time(k_t, t_eps, path.T, x0.dtype)
     eps = jax.random.normal(k_e, x0.shape, x0.dtype) if noise is None else noise
     xt, ut = path.conditional(x0, eps, t)
     return jnp.sum((velocity(xt, t) - ut) ** 2)
@@ -208,23 +126,3 @@ def maxlik_loss(
         loss = loss + kinetic * jnp.mean(reg["kinetic"]) + frobenius * jnp.mean(reg["frobenius"])
     ok = sol.result == diffrax.RESULTS.successful
     return jnp.where(ok, loss, jnp.nan)
-
-
-OBJECTIVES = {"dsm": dsm_loss, "ssm": ssm_loss, "fm": fm_loss}
-"""Per-example objectives, averaged over a batch by `batch_loss`."""
-
-BATCH_OBJECTIVES = {"ot_cfm": ot_cfm_loss, "maxlik": maxlik_loss}
-"""Objectives that need the whole batch: `loss(process, field, x0_batch, key, **kwargs)`."""
-
-
-def batch_loss(
-    objective: Callable,
-    sde: AbstractProcess,
-    score: Callable,
-    x0: Float[Array, "n *d"],
-    key: PRNGKeyArray,
-    **kwargs,
-) -> Float[Array, ""]:
-    """Mean of a per-example objective over a batch, one independent key per example."""
-    keys = jax.random.split(key, x0.shape[0])
-    return jnp.mean(jax.vmap(lambda x, k: objective(sde, score, x, k, **kwargs))(x0, keys))
