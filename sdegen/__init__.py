@@ -26,7 +26,7 @@ from .processes import (
     reverse_drift,
 )
 from .sample import sample
-from .solve import SolveStats
+from .solvers import SolveStats
 
 __version__ = "0.1.0"
 

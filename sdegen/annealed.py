@@ -10,7 +10,7 @@ reverse SDE alone samples the wrong thing; the correctors pull every intermediat
 the target exp(−E(·, t)), so the end point targets exp(−E(·, t_eps)).
 
 Like `sdegen.sample`, the whole batch is one Diffrax solve in solver time s = T − t through
-`solve.integrate`, with the solver `mcmc.MetropolisCorrected`.
+`solvers.integrate`, with the solver `mcmc.MetropolisCorrected`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 from .energy import Energy, EnergyField
 from .mcmc import MALA, AbstractKernel, MetropolisCorrected
 from .processes import AbstractSDE, reverse_drift
-from .solve import check, integrate, stats_of
-from .solvers import diagonal_noise
+from .solvers import check, diagonal_noise, integrate, stats_of
 
 
 class AnnealedInfo(NamedTuple):

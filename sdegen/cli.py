@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .errors import EXIT_DATA_MISSING, ConfigError, DataMissingError, SdegenError
+from .solvers import METHODS
 
 
 def _cmd_train(args) -> None:
@@ -115,8 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("overrides", nargs="*", default=[],
                    help="for this call, e.g. sample.max_steps=50000")
     s.add_argument("--n", type=int, default=None, help="number of samples (config: sample.n)")
-    s.add_argument("--method", choices=("ode", "sde", "pc", "pc_ode", "edm_heun", "edm_churn",
-                                        "ddim", "dpm2m"), default=None)
+    s.add_argument("--method", choices=tuple(METHODS), default=None)
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=_cmd_sample)
     e = sub.add_parser("evaluate", help="test NLL (nats), sliced Wasserstein, density figure")

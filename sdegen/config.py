@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .solvers import METHODS
 
 
 def _choice(*options: str) -> dict:
@@ -177,8 +178,7 @@ class TrainConfig:
 
 @dataclass
 class SampleConfig:
-    method: str = field(default="ode", metadata=_choice(
-        "ode", "sde", "pc", "pc_ode", "edm_heun", "edm_churn", "ddim", "dpm2m"))
+    method: str = field(default="ode", metadata=_choice(*METHODS))
     n: int = field(default=5000, metadata=_positive())
     rtol: float = field(default=1e-5, metadata=_positive())
     atol: float = field(default=1e-5, metadata=_positive())

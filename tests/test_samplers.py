@@ -12,7 +12,7 @@ import pytest
 import sdegen
 from sdegen.data import GaussianMixture
 from sdegen.metrics import sliced_wasserstein
-from sdegen.samplers import time_grid
+from sdegen.solvers import time_grid
 
 SDES = {
     "vp": sdegen.VPSDE(),
