@@ -96,7 +96,7 @@ def sample(
     snr: float = 0.16,
     n_corrector: int = 1,
     grid: str | None = None,
-    ts: Float[ArrayLike, " m"] | None = None,
+    ts: Float[ArrayLike, "..."] | None = None,  # checked by solvers.solver_times
     rho: float = 7.0,
     churn: float = 10.0,
     t_eps: float = 1e-3,

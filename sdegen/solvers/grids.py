@@ -65,7 +65,7 @@ def time_grid(
 
 
 def solver_times(
-    ts: Float[ArrayLike, " m"], T: float, *, allow_zero: bool = False
+    ts: Float[ArrayLike, "..."], T: float, *, allow_zero: bool = False
 ) -> tuple[Float[Array, " m"], float]:
     """Check an explicit grid of forward times and convert it to solver time s = T - t.
 
