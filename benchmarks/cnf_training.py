@@ -38,7 +38,7 @@ import sdegen
 from sdegen.augmented import augmented_solve
 from sdegen.data import TOY_DATASETS
 from sdegen.objectives import maxlik_loss
-from sdegen.solve import adaptive, stats_of
+from sdegen.solvers import adaptive, stats_of
 
 ROOT = Path(__file__).resolve().parent
 PEER_PY = ROOT / "peers" / ".venv" / "bin" / "python"

@@ -28,7 +28,7 @@ from .processes import (
     reverse_drift,
 )
 from .sample import sample
-from .solve import SolveStats
+from .solvers import SolveStats
 
 __all__ = [
     "AbstractProcess",

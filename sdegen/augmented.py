@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .processes import AbstractProcess
-from .solve import integrate
+from .solvers import integrate
 
 
 def divergence_exact(v: Callable, x: Float[Array, "*d"], t) -> Float[Array, ""]:

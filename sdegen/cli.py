@@ -60,7 +60,7 @@ def _cmd_evaluate(args) -> None:
 
 def _cmd_list(args) -> None:
     from . import config as C
-    from .sample import METHODS
+    from .solvers import METHODS
 
     root = Path(args.configs)
     found = sorted(root.rglob("*.yaml")) if root.is_dir() else []
@@ -94,7 +94,7 @@ def _cmd_reproduce(args) -> int:
 
 
 def _methods() -> tuple[str, ...]:
-    from .sample import METHODS
+    from .solvers import METHODS
 
     return tuple(METHODS)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -23,7 +24,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .augmented import augmented_solve, divergence_exact, divergence_hutchinson
 from .processes import AbstractProcess
-from .solve import SolveStats, adaptive, check, stats_of, validate
+from .solvers import SolveStats, adaptive, check, evals_per_step, stats_of, validate
 
 __all__ = ["log_prob", "divergence_exact", "divergence_hutchinson", "EXACT_TRACE_MAX_DIM"]
 
@@ -31,8 +32,8 @@ EXACT_TRACE_MAX_DIM = 16
 
 
 @eqx.filter_jit
-def _solve(process, field, x, probes, *, solver_name, rtol, atol, t_eps, max_steps, progress):
-    solver, controller = adaptive(solver_name, rtol, atol)
+def _solve(process, field, x, probes, solver, *, rtol, atol, t_eps, max_steps, progress):
+    solver, controller = adaptive(solver, rtol, atol)
     lp, _, sol = augmented_solve(process, field, x, probes, solver=solver, controller=controller,
                                  t_eps=t_eps, max_steps=max_steps, progress=progress)
     return lp, sol, solver
@@ -45,7 +46,7 @@ def log_prob(
     *,
     trace: str = "auto",
     key: PRNGKeyArray | None = None,
-    solver: str = "tsit5",
+    solver: str | diffrax.AbstractSolver = "tsit5",
     rtol: float = 1e-5,
     atol: float = 1e-5,
     t_eps: float = 1e-5,
@@ -59,6 +60,10 @@ def log_prob(
     - `trace`: `"exact"` (Jacobian trace, default when an example has ≤ 16 entries),
       `"hutchinson"` (Rademacher probe drawn once from `key` and fixed across the solve), or
       `"auto"`.
+    - `solver`: `"tsit5"`, `"dopri5"`, `"dopri8"` or any adaptive Diffrax solver instance
+      (`diffrax.AbstractAdaptiveSolver`: one with an error estimate, e.g. `diffrax.Heun()`,
+      `diffrax.Bosh3()`, `diffrax.HalfSolver(diffrax.Euler())`); NFE with `return_stats` is
+      counted as in `sdegen.sample` (`sdegen.solvers.evals_per_step`).
     - The error is controlled per sample (max-norm over the batch), so each returned value is
       accurate to about `atol`, not only the batch mean.
     - `t_eps`: where the density is taken; 0 is allowed for processes whose velocity is
@@ -72,13 +77,16 @@ def log_prob(
     if trace not in ("exact", "hutchinson"):
         raise ValueError(f"unknown trace estimator {trace!r}; choose 'exact' or 'hutchinson'")
     validate(solver, t_eps, float(process.T), allow_zero=process.regular_at_zero)
+    solver, _ = adaptive(solver, rtol, atol)  # a one-line error without an error estimate
+    if return_stats:
+        evals_per_step(solver)  # unknown NFE: a one-line error before the solve
     probes = None
     if trace == "hutchinson":
         if key is None:
             raise ValueError("trace='hutchinson' needs a PRNG key: pass key=jax.random.key(0)")
         probes = jax.random.rademacher(key, x.shape, dtype=x.dtype)
-    lp, sol, solver_obj = _solve(process, field, x, probes, solver_name=solver, rtol=rtol,
-                                 atol=atol, t_eps=t_eps, max_steps=max_steps, progress=progress)
+    lp, sol, solver_obj = _solve(process, field, x, probes, solver, rtol=rtol, atol=atol,
+                                 t_eps=t_eps, max_steps=max_steps, progress=progress)
     check(sol, "log_prob", max_steps=max_steps, hint="loosen rtol/atol or raise t_eps")
     if return_stats:
         return lp, stats_of(sol, solver_obj)

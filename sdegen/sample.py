@@ -24,81 +24,61 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .manifolds import Euclidean
-from .processes import (
-    AbstractDiffusion,
-    AbstractLinearSDE,
-    AbstractProcess,
-    AbstractSDE,
-    denoiser,
-    reverse_drift,
+from .processes import AbstractDiffusion, AbstractLinearSDE, AbstractProcess, AbstractSDE
+from .solvers import (
+    GRIDS,
+    METHODS,
+    AbstractGridSampler,
+    Options,
+    SolveStats,
+    adaptive,
+    as_solver,
+    check,
+    diagonal_noise,
+    evals_per_step,
+    integrate,
+    solver_times,
+    stats_of,
+    time_grid,
+    validate,
 )
-from .samplers import DEFAULT_GRID, GRIDS, build
-from .solve import SolveStats, adaptive, check, integrate, stats_of, validate
-from .solvers import GeodesicRandomWalk, ReverseDiffusionLangevin, diagonal_noise
+from .solvers.methods import denoiser_terms, pf_ode_terms, reverse_sde_terms
 
-METHODS = ("ode", "sde", "pc", "pc_ode", *DEFAULT_GRID)
-FEW_STEP = tuple(DEFAULT_GRID)  # fixed-grid samplers of sdegen.samplers (linear SDEs only)
-
-
-def _batched(field: Callable) -> Callable:
-    return jax.vmap(field, in_axes=(0, None))
-
-
-def _ode_term(process, field, t_eps, to_data):
-    """The generative ODE in solver time s ∈ [0, T - t_eps]: towards the data (s = T - t, the
-    velocity negated) or towards the prior (s = t - t_eps, for `sdegen.encode`)."""
-    velocity = _batched(process.ode_velocity(field))
-    T = process.T
-    if to_data:
-        return diffrax.ODETerm(lambda s, y, args: -velocity(y, T - s))
-    return diffrax.ODETerm(lambda s, y, args: velocity(y, t_eps + s))
+FEW_STEP = tuple(name for name, m in METHODS.items() if m.terms == "denoiser")
+"""The fixed-grid samplers for linear SDEs (their terms are the denoiser)."""
 
 
 @eqx.filter_jit
-def _solve(process, field, key, x_T, save_s, *, method, solver_name, rtol, atol, num_steps,
+def _solve(process, field, key, x_T, save_s, grid_s, solver, *, method, rtol, atol, num_steps,
            snr, n_corrector, t_eps, max_steps, progress, grid=None, rho=7.0, churn=10.0,
            to_data=True, wrap=None):
+    """The one solve of `sample`/`transport`: the terms and default solver of `METHODS[method]`
+    (`solver`, when given, replaces the default), on the explicit grid `grid_s` (solver time),
+    else on `grid` or the method's default grid, else with adaptive steps."""
+    spec = METHODS[method]
     T = process.T
-    s1 = T - t_eps
     saveat = diffrax.SaveAt(ts=save_s) if save_s is not None else diffrax.SaveAt(t1=True)
-    if method == "ode":
-        solver, controller = adaptive(solver_name, rtol, atol)
-        sol = integrate(_ode_term(process, field, t_eps, to_data), solver, 0.0, s1, x_T,
-                        dt0=None, controller=controller, max_steps=max_steps, saveat=saveat,
-                        progress=progress)
-        return sol, solver
-    if method in FEW_STEP or method == "pc_ode":  # deterministic terms on a fixed grid
-        if method == "pc_ode":
-            terms = _ode_term(process, field, t_eps, to_data=True)
-            solver = ReverseDiffusionLangevin(score=field, T=T, key=jax.random.fold_in(key, 1),
-                                              snr=snr, n_corrector=n_corrector)
-            controller = diffrax.StepTo(ts=jnp.linspace(0.0, s1, num_steps + 1))
-        else:
-            denoise = _batched(denoiser(process, field))
-            terms = diffrax.ODETerm(lambda s, y, args: denoise(y, T - s))
-            solver, controller = build(method, process, key, num_steps=num_steps, t_eps=t_eps,
-                                       grid=grid, rho=rho, churn=churn)
-        solver = solver if wrap is None else wrap(solver)
-        sol = integrate(terms, solver, 0.0, s1, x_T, dt0=None, controller=controller,
-                        max_steps=max_steps, saveat=saveat, progress=progress)
-        return sol, solver
-    drift = _batched(reverse_drift(process, field))
-    bm = diffrax.UnsafeBrownianPath(shape=x_T.shape, key=key)
-    terms = diffrax.MultiTerm(
-        diffrax.ODETerm(lambda s, y, args: -drift(y, T - s)),
-        diffrax.ControlTerm(diagonal_noise(lambda s: process.diffusion(T - s)), bm),
-    )
-    if method == "sde":
-        curved = not isinstance(process.manifold, Euclidean)
-        solver = GeodesicRandomWalk(process.manifold) if curved else diffrax.Euler()
+    if solver is None:
+        solver = spec.solver(process, field, key, Options(num_steps, snr, n_corrector, churn))
+    if wrap is not None:
+        solver = wrap(solver)
+    if spec.terms == "pf_ode":
+        terms = pf_ode_terms(process, field, t_eps, to_data)
+    elif spec.terms == "denoiser":
+        terms = denoiser_terms(process, field)
     else:
-        solver = ReverseDiffusionLangevin(score=field, T=T, key=jax.random.fold_in(key, 1),
-                                          snr=snr, n_corrector=n_corrector)
-    solver = solver if wrap is None else wrap(solver)
-    controller = diffrax.StepTo(ts=jnp.linspace(0.0, s1, num_steps + 1))
+        terms = reverse_sde_terms(process, field, key, x_T.shape)
+    adjoint = diffrax.DirectAdjoint() if spec.terms == "reverse_sde" else None
+    if grid_s is None and grid is None and spec.grid is None:
+        solver, controller = adaptive(solver, rtol, atol)
+        s1 = T - t_eps
+    else:
+        if grid_s is None:
+            grid_s = time_grid(process, grid or spec.grid, num_steps, t_eps, rho)
+        controller = diffrax.StepTo(ts=grid_s)
+        s1 = grid_s[-1]
     sol = integrate(terms, solver, 0.0, s1, x_T, dt0=None, controller=controller,
-                    max_steps=max_steps, saveat=saveat, adjoint=diffrax.DirectAdjoint(),
-                    progress=progress)
+                    max_steps=max_steps, saveat=saveat, adjoint=adjoint, progress=progress)
     return sol, solver
 
 
@@ -110,13 +90,14 @@ def sample(
     shape: tuple[int, ...] | None = None,
     x_T: Float[Array, "n *d"] | None = None,
     method: str = "ode",
-    solver: str = "tsit5",
+    solver: str | diffrax.AbstractSolver = "tsit5",
     rtol: float = 1e-5,
     atol: float = 1e-5,
     num_steps: int = 1000,
     snr: float = 0.16,
     n_corrector: int = 1,
     grid: str | None = None,
+    ts: Float[ArrayLike, "..."] | None = None,  # checked by solvers.solver_times
     rho: float = 7.0,
     churn: float = 10.0,
     t_eps: float = 1e-3,
@@ -136,18 +117,31 @@ def sample(
       function; pass the same object on every call so the solve compiles once).
     - `key`: PRNG key (prior draw, Brownian path, corrector noise).
     - `shape`: batched shape `(n, *d)`; or give `x_T`, the starting points at t = T.
-    - `method`: `"ode"` — probability-flow ODE (Song et al. 2021, eq. 13) with an adaptive
-      solver (`solver="tsit5"` or `"dopri5"`, `rtol`, `atol`; error controlled per sample by a
-      max-norm over the batch); `"sde"` — Euler–Maruyama on the reverse SDE (eq. 6) with
-      `num_steps` uniform steps; `"pc"` — reverse-diffusion predictor + Langevin corrector
-      (Alg. 1–2) with `snr` and `n_corrector`; `"pc_ode"` — the same corrector after an Euler
-      step of the probability-flow ODE (Song et al. 2021, App. G, "probability flow" predictor).
+    - `method` (a key of `sdegen.solvers.METHODS`): `"ode"` — probability-flow ODE (Song et al.
+      2021, eq. 13) with an adaptive solver (`solver`, `rtol`, `atol`; error controlled per
+      sample by a max-norm over the batch), or on a fixed grid when `grid` or `ts` is given;
+      `"sde"` — Euler–Maruyama on the reverse SDE (eq. 6) with `num_steps` uniform steps;
+      `"pc"` — reverse-diffusion predictor + Langevin corrector (Alg. 1–2) with `snr` and
+      `n_corrector`; `"pc_ode"` — the same corrector after an Euler step of the
+      probability-flow ODE (Song et al. 2021, App. G, "probability flow" predictor).
     - Few-step samplers for linear SDEs (VP, sub-VP, VE) on a fixed grid of `num_steps` steps
       (`grid`: `"karras"` (default; Karras et al. 2022, eq. 5, exponent `rho`), `"logsnr"` or
       `"uniform"`): `"edm_heun"` — EDM's Heun sampler (Karras et al. 2022, Alg. 1; NFE = 2 per
       step); `"edm_churn"` — its stochastic variant (Alg. 2, S_churn = `churn`); `"ddim"` —
       deterministic DDIM (Song, Meng & Ermon 2021; first order, NFE = 1 per step);
       `"dpm2m"` — DPM-Solver++(2M) (Lu et al. 2022b, Alg. 2; second order, NFE = 1 per step).
+    - `solver`: for `method="ode"`, `"tsit5"`, `"dopri5"`, `"dopri8"` or any Diffrax solver
+      instance (`diffrax.Heun()`, `diffrax.Bosh3()`, your own `AbstractSolver`): adaptive
+      steps need one with an error estimate (`diffrax.AbstractAdaptiveSolver`); on a fixed grid
+      any solver steps the PF-ODE. For the other methods a solver *instance* replaces the
+      method's own and steps the method's terms on its grid: the reverse SDE for "sde"/"pc"
+      (Itô solvers, e.g. `diffrax.Euler()`), the PF-ODE for "pc_ode", the denoiser for the
+      few-step methods (an `sdegen.solvers.AbstractGridSampler`); a solver name is ignored
+      there. NFE is counted from `field_evals` (see `sdegen.solvers.evals_per_step`).
+    - `ts`: an explicit time grid in forward time t, strictly decreasing from `ts[0] = T` to
+      `ts[-1]`, where generation stops (it replaces `t_eps`, `num_steps` and `grid`), for any
+      method (with `method="ode"` the PF-ODE is stepped on it instead of adaptively). The solve
+      runs on the solver times s = T - ts (`diffrax.StepTo`).
     - `t_eps`: where generation stops (t = 0 is singular for the score; flows and CNFs,
       `process.regular_at_zero`, may stop at exactly 0).
     - `temperature`: τ scales the prior draw, x_T = τ z (the reduced-temperature sampling of
@@ -156,34 +150,53 @@ def sample(
       end point; the result is then `(len(save_ts), n, *d)`.
     - `return_stats`: also return `SolveStats` (NFE = score evaluations on the whole batch).
     - `wrap`: a solver wrapper (an `eqx.Module` called on the chosen fixed-step sampler, e.g.
-      `sdegen.inpaint`'s replacement) that acts after every step; not for `method="ode"`.
+      `sdegen.inpaint`'s replacement) that acts after every step; fixed grids only.
     """
     if method not in METHODS:
-        raise ValueError(f"unknown sampling method {method!r}; choose one of {METHODS}")
-    if method in FEW_STEP and not isinstance(process, AbstractLinearSDE):
+        raise ValueError(f"unknown sampling method {method!r}; choose one of {tuple(METHODS)}")
+    spec = METHODS[method]
+    if spec.terms == "denoiser" and not isinstance(process, AbstractLinearSDE):
         raise ValueError(f"method={method!r} needs a linear SDE (VPSDE, SubVPSDE, VESDE) for its "
                          f"closed-form noise schedule; {type(process).__name__} is not one: use "
                          "method='ode'")
     if grid is not None and grid not in GRIDS:
-        raise ValueError(f"unknown time grid {grid!r}; choose one of {GRIDS}")
+        raise ValueError(f"unknown time grid {grid!r}; choose one of {tuple(GRIDS)}")
     if not (rho > 0 and churn >= 0):
         raise ValueError(f"rho must be positive and churn non-negative, got rho={rho}, "
                          f"churn={churn}")
-    if method != "ode" and not isinstance(process, AbstractDiffusion):
+    if spec.score and not isinstance(process, AbstractDiffusion):
         raise ValueError(f"method={method!r} needs a stochastic process (an AbstractDiffusion); "
                          f"{type(process).__name__} has only an ODE: use method='ode'")
-    if method in ("pc", "pc_ode") and not isinstance(process.manifold, Euclidean):
+    if spec.euclidean and not isinstance(process.manifold, Euclidean):
         raise ValueError(f"method={method!r} works in R^d only; on {process.manifold.name} use "
                          "method='sde' (geodesic random walk) or 'ode'")
-    if wrap is not None and method == "ode":
-        raise ValueError("a solver wrapper (wrap=) acts after every step of a fixed grid; the "
-                         "adaptive method='ode' has none: use method='sde', 'pc' or a few-step "
-                         "sampler")
     T = float(process.T)
-    validate(solver, t_eps, T, allow_zero=process.regular_at_zero and method == "ode")
+    allow_zero = process.regular_at_zero and method == "ode"
+    validate(solver, t_eps, T, allow_zero=allow_zero)
+    user_solver = None if isinstance(solver, str) else solver
+    if method == "ode":
+        user_solver = as_solver(solver)
+    if (user_solver is not None and spec.terms == "denoiser"
+            and not isinstance(user_solver, AbstractGridSampler)):
+        raise ValueError(f"method={method!r} steps the denoiser, which only an "
+                         f"sdegen.solvers.AbstractGridSampler integrates; to step the PF-ODE with "
+                         f"{type(user_solver).__name__} use method='ode' with ts= or grid=")
+    fixed = ts is not None or grid is not None or spec.grid is not None
+    if wrap is not None and not fixed:
+        raise ValueError("a solver wrapper (wrap=) acts after every step of a fixed grid; the "
+                         "adaptive method='ode' has none: give ts= or grid=, or use "
+                         "method='sde', 'pc' or a few-step sampler")
+    if not fixed:
+        adaptive(user_solver, rtol, atol)  # a one-line error for a solver without error estimate
+    if return_stats and user_solver is not None:
+        evals_per_step(user_solver)  # unknown NFE: a one-line error before the solve
     if not (temperature > 0 and math.isfinite(temperature)):
         raise ValueError(f"temperature must be a positive finite number, got {temperature}")
-    if method != "ode" and num_steps < 1:
+    grid_s = None
+    if ts is not None:
+        grid_s, t_eps = solver_times(ts, T, allow_zero=allow_zero)
+        num_steps = grid_s.shape[0] - 1
+    elif fixed and num_steps < 1:
         raise ValueError(f"num_steps must be a positive integer, got {num_steps}")
     key_prior, key_solve = jax.random.split(key)
     if x_T is None:
@@ -192,20 +205,22 @@ def sample(
                 f"shape must be batched, (n, *d), got {shape!r}; e.g. shape=(1000, 2)"
             )
         x_T = temperature * process.prior_sample(key_prior, tuple(shape))
+    if grid_s is not None:
+        grid_s = grid_s.astype(x_T.dtype)
     save_s = None
     if save_ts is not None:
-        ts = jnp.asarray(save_ts, dtype=x_T.dtype)
-        if jnp.any(ts < t_eps) or jnp.any(ts > T) or jnp.any(jnp.diff(ts) > 0):
+        save = jnp.asarray(save_ts, dtype=x_T.dtype)
+        if jnp.any(save < t_eps) or jnp.any(save > T) or jnp.any(jnp.diff(save) > 0):
             raise ValueError(f"save_ts must decrease from at most T={T} to at least t_eps={t_eps}")
-        save_s = T - ts
+        save_s = T - save
     if max_steps is None:
-        max_steps = 16_384 if method == "ode" else num_steps
+        max_steps = num_steps if fixed else 16_384
     sol, solver_obj = _solve(
-        process, field, key_solve, x_T, save_s, method=method, solver_name=solver, rtol=rtol,
+        process, field, key_solve, x_T, save_s, grid_s, user_solver, method=method, rtol=rtol,
         atol=atol, num_steps=num_steps, snr=snr, n_corrector=n_corrector, t_eps=t_eps,
         max_steps=max_steps, progress=progress, grid=grid, rho=rho, churn=churn, wrap=wrap,
     )
-    hint = ("loosen rtol/atol or raise t_eps" if method == "ode"
+    hint = ("loosen rtol/atol or raise t_eps" if not fixed
             else "raise num_steps or t_eps" + (" or lower snr" if "pc" in method else ""))
     check(sol, f"sample(method={method!r})", max_steps=max_steps, hint=hint)
     out = sol.ys if save_s is not None else sol.ys[0]
@@ -223,7 +238,7 @@ def transport(
     x: Float[Array, "n *d"],
     *,
     to_data: bool,
-    solver: str = "tsit5",
+    solver: str | diffrax.AbstractSolver = "tsit5",
     rtol: float = 1e-7,
     atol: float = 1e-7,
     t_eps: float = 1e-3,
@@ -237,8 +252,9 @@ def transport(
     if x.ndim < 2:
         raise ValueError(f"x must be batched, (n, *d), got shape {x.shape}; use x[None] for one")
     validate(solver, t_eps, float(process.T), allow_zero=process.regular_at_zero)
+    adaptive(solver, rtol, atol)  # a one-line error for a solver without error estimate
     sol, solver_obj = _solve(
-        process, field, None, x, None, method="ode", solver_name=solver, rtol=rtol, atol=atol,
+        process, field, None, x, None, None, as_solver(solver), method="ode", rtol=rtol, atol=atol,
         num_steps=0, snr=0.0, n_corrector=0, t_eps=t_eps, max_steps=max_steps, progress=False,
         to_data=to_data,
     )

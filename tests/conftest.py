@@ -27,3 +27,52 @@ def mixture():
 
     return GaussianMixture([0.3, 0.5, 0.2], [[-2.0, 0.0], [1.0, 1.0], [2.0, -2.0]],
                            [0.3, 0.5, 0.4])
+
+
+# --- shared linear SDEs and an NFE counter (test_sample, test_samplers, test_likelihood,
+# test_processes, test_solver_objects). sdegen is imported inside the fixtures, after the
+# jaxtyping hook is installed.
+
+SDE_NAMES = ("vp", "subvp", "ve")
+
+
+@pytest.fixture(params=SDE_NAMES)
+def sde_name(request):
+    """Parametrises a test over the three linear SDEs (keys of `sdes` / `long_sdes`)."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def sdes():
+    """VP, sub-VP and VE with the default schedules (VE: σ_max = 20, enough for 2-D data)."""
+    import sdegen
+
+    return {"vp": sdegen.VPSDE(), "subvp": sdegen.SubVPSDE(),
+            "ve": sdegen.VESDE(sigma_min=0.01, sigma_max=20.0)}
+
+
+@pytest.fixture(scope="session")
+def long_sdes():
+    """The same SDEs run long enough that p_T equals the prior to < 1e-4 nats (likelihoods)."""
+    import sdegen
+
+    return {"vp": sdegen.VPSDE(beta_min=0.1, beta_max=40.0),
+            "subvp": sdegen.SubVPSDE(beta_min=0.1, beta_max=40.0),
+            "ve": sdegen.VESDE(sigma_min=0.01, sigma_max=300.0)}
+
+
+@pytest.fixture
+def nfe_counter():
+    """`counted, calls = nfe_counter(field)`: `counted` is `field` that appends to `calls` each
+    time the compiled solve evaluates it (a `jax.debug.callback`), so `len(calls)` is the NFE."""
+
+    def make(field):
+        calls = []
+
+        def counted(x, t):
+            jax.debug.callback(lambda: calls.append(1))
+            return field(x, t)
+
+        return counted, calls
+
+    return make

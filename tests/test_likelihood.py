@@ -8,11 +8,6 @@ import pytest
 
 import sdegen
 
-SDES = {
-    "vp": sdegen.VPSDE(beta_min=0.1, beta_max=40.0),
-    "subvp": sdegen.SubVPSDE(beta_min=0.1, beta_max=40.0),
-    "ve": sdegen.VESDE(sigma_min=0.01, sigma_max=300.0),
-}
 T_EPS = 1e-5
 
 
@@ -21,9 +16,8 @@ def points(mixture):
     return mixture.sample(jax.random.key(3), 300)
 
 
-@pytest.mark.parametrize("name", list(SDES))
-def test_exact_log_prob_matches_analytic_density(mixture, points, name):
-    sde = SDES[name]
+def test_exact_log_prob_matches_analytic_density(mixture, points, long_sdes, sde_name):
+    sde = long_sdes[sde_name]
     lp = sdegen.log_prob(sde, mixture.score(sde), points, rtol=1e-6, atol=1e-6, t_eps=T_EPS)
     true = jax.vmap(lambda y: mixture.log_prob_t(sde, y, T_EPS))(points)
     err = jnp.abs(lp - true)
@@ -31,8 +25,8 @@ def test_exact_log_prob_matches_analytic_density(mixture, points, name):
     assert float(err.max()) <= 1e-2, float(err.max())
 
 
-def test_hutchinson_is_unbiased(mixture, points):
-    sde = SDES["vp"]
+def test_hutchinson_is_unbiased(mixture, points, long_sdes):
+    sde = long_sdes["vp"]
     score = mixture.score(sde)
     exact = sdegen.log_prob(sde, score, points, trace="exact")
     hutch = sdegen.log_prob(sde, score, points, trace="hutchinson", key=jax.random.key(0))
@@ -42,8 +36,8 @@ def test_hutchinson_is_unbiased(mixture, points):
     assert abs(float(diff.mean())) < 4 * se
 
 
-def test_log_prob_input_errors(mixture):
-    sde = SDES["vp"]
+def test_log_prob_input_errors(mixture, long_sdes):
+    sde = long_sdes["vp"]
     with pytest.raises(ValueError, match="batched"):
         sdegen.log_prob(sde, mixture.score(sde), jnp.zeros(2))
     with pytest.raises(ValueError, match="key"):

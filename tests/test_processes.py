@@ -8,18 +8,11 @@ import pytest
 import sdegen
 from sdegen.sample import simulate_forward
 
-SDES = {
-    "vp": sdegen.VPSDE(),
-    "subvp": sdegen.SubVPSDE(),
-    "ve": sdegen.VESDE(sigma_min=0.01, sigma_max=10.0),
-}
 
-
-@pytest.mark.parametrize("name", list(SDES))
-def test_marginal_matches_monte_carlo(name):
+def test_marginal_matches_monte_carlo(sdes, sde_name):
     """Simulate dx = f dt + g dW by Euler–Maruyama from a point mass; the empirical mean and
     std at several t must match `marginal` within Monte Carlo + discretisation error."""
-    sde = SDES[name]
+    sde = sdes[sde_name]
     n, x0 = 20_000, jnp.array([1.5, -0.5])
     ts = jnp.array([0.05, 0.3, 0.7, 1.0])
     paths = simulate_forward(sde, jnp.tile(x0, (n, 1)), key=jax.random.key(0), save_ts=ts,
@@ -41,11 +34,11 @@ def test_prior_logp_is_the_gaussian_density():
     assert abs(float(x.std()) / 7.0 - 1) < 0.01
 
 
-def test_pf_ode_preserves_the_analytic_marginal(mixture):
+def test_pf_ode_preserves_the_analytic_marginal(mixture, sdes):
     """Continuity equation ∂p/∂t = -∇·(p v) for the PF-ODE velocity of the exact score,
     checked pointwise with autodiff on the closed-form mixture marginal (Song et al., eq. 13)."""
     x, t = jnp.array([0.4, -0.7]), 0.3
-    for sde in SDES.values():
+    for sde in sdes.values():
         v = sdegen.probability_flow(sde, mixture.score(sde))
 
         def density(y, s, sde=sde):

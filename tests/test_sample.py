@@ -8,11 +8,6 @@ import pytest
 import sdegen
 from sdegen.metrics import sliced_wasserstein
 
-SDES = {
-    "vp": sdegen.VPSDE(),
-    "subvp": sdegen.SubVPSDE(),
-    "ve": sdegen.VESDE(sigma_min=0.01, sigma_max=20.0),
-}
 N = 2000
 FACTOR = 2.0  # sampler-vs-truth sliced W may be at most 2x the true-vs-true floor
 
@@ -24,9 +19,9 @@ def floor(mixture):
 
 
 @pytest.mark.parametrize("method", ["ode", "sde", "pc"])
-@pytest.mark.parametrize("name", list(SDES))
-def test_samples_match_the_mixture(mixture, floor, name, method):
-    sde = SDES[name]
+def test_samples_match_the_mixture(mixture, floor, sdes, sde_name, method):
+    name = sde_name
+    sde = sdes[name]
     ref, sw_floor = floor
     x, stats = sdegen.sample(sde, mixture.score(sde), key=jax.random.key(1), shape=(N, 2),
                              method=method, num_steps=500, snr=0.05, return_stats=True)
@@ -38,15 +33,10 @@ def test_samples_match_the_mixture(mixture, floor, name, method):
 
 
 @pytest.mark.parametrize("solver,tol", [("tsit5", 1e-4), ("dopri5", 1e-6)])
-def test_nfe_matches_counted_field_evaluations(mixture, solver, tol):
+def test_nfe_matches_counted_field_evaluations(mixture, nfe_counter, solver, tol, sdes):
     """The NFE reported for the adaptive ODE equals a count of actual field calls."""
-    sde = SDES["vp"]
-    score = mixture.score(sde)
-    calls = []
-
-    def counted(x, t):
-        jax.debug.callback(lambda: calls.append(1))
-        return score(x, t)
+    sde = sdes["vp"]
+    counted, calls = nfe_counter(mixture.score(sde))
 
     x0 = jnp.zeros((1, 2))
     _, stats = sdegen.sample(sde, counted, key=jax.random.key(0), x_T=x0, method="ode",
@@ -54,16 +44,16 @@ def test_nfe_matches_counted_field_evaluations(mixture, solver, tol):
     assert stats.nfe == len(calls) and stats.num_steps > 3
 
 
-def test_trajectories_are_saved_at_requested_times(mixture):
-    sde = SDES["vp"]
+def test_trajectories_are_saved_at_requested_times(mixture, sdes):
+    sde = sdes["vp"]
     ts = jnp.array([1.0, 0.5, 0.1])
     xs = sdegen.sample(sde, mixture.score(sde), key=jax.random.key(0), shape=(4, 2),
                        method="ode", save_ts=ts)
     assert xs.shape == (3, 4, 2)
 
 
-def test_solver_failures_are_clear_errors(mixture):
-    sde = SDES["vp"]
+def test_solver_failures_are_clear_errors(mixture, sdes):
+    sde = sdes["vp"]
     with pytest.raises(sdegen.SolverError, match="max_steps"):
         sdegen.sample(sde, mixture.score(sde), key=jax.random.key(0), shape=(8, 2), max_steps=2)
     with pytest.raises(sdegen.SolverError, match="NaN"):
@@ -75,11 +65,11 @@ def test_solver_failures_are_clear_errors(mixture):
         sdegen.sample(sde, mixture.score(sde), key=jax.random.key(0), shape=(8, 2), method="x")
 
 
-def test_second_call_does_not_recompile(mixture):
+def test_second_call_does_not_recompile(mixture, sdes):
     """The same field and shapes must reuse the compiled solve (a fresh closure per call would
     recompile every time: measured 2.2 s per call instead of 0.29 s on 10k 2D points). A Python
     side effect in the field runs only while JAX traces it, so it counts compilations."""
-    sde = SDES["vp"]
+    sde = sdes["vp"]
     score = mixture.score(sde)
     traces = []
 

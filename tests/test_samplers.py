@@ -12,21 +12,15 @@ import pytest
 import sdegen
 from sdegen.data import GaussianMixture
 from sdegen.metrics import sliced_wasserstein
-from sdegen.samplers import time_grid
+from sdegen.solvers import time_grid
 
-SDES = {
-    "vp": sdegen.VPSDE(),
-    "subvp": sdegen.SubVPSDE(),
-    "ve": sdegen.VESDE(sigma_min=0.01, sigma_max=20.0),
-}
 ORDERS = {"ddim": 1, "edm_heun": 2, "dpm2m": 2}
 TOLERANCE = {"ddim": 0.1, "edm_heun": 0.01, "dpm2m": 0.01}  # RMS error at STEPS[1]
 STEPS = (24, 48)  # error ratio measured between these two step counts
 
 
-@pytest.mark.parametrize("name", list(SDES))
-def test_time_of_noise_ratio_inverts_noise_ratio(name):
-    sde = SDES[name]
+def test_time_of_noise_ratio_inverts_noise_ratio(sdes, sde_name):
+    sde = sdes[sde_name]
     t = jnp.linspace(1e-4, 1.0, 50)
     r = jax.vmap(sde.noise_ratio)(t)
     assert jnp.allclose(sde.time_of_noise_ratio(r), t, rtol=1e-10, atol=1e-12)
@@ -41,13 +35,13 @@ def test_time_of_noise_ratio_inverts_noise_ratio(name):
     assert jnp.allclose(jnp.diff(r7), r7[1] - r7[0], rtol=1e-8)
 
 
-@pytest.mark.parametrize("name", list(SDES))
-def test_deterministic_samplers_converge_at_their_order(name):
+def test_deterministic_samplers_converge_at_their_order(sdes, sde_name):
     """Per-sample RMS error to the endpoint of a tight Tsit5 solve of the same PF-ODE from the
     same x_T. On VP, halving the step divides it by about 2^order (the order is the method's;
     the schedule code is shared); on every SDE, each sampler is close to the reference at
     STEPS[1]."""
-    sde = SDES[name]
+    name = sde_name
+    sde = sdes[name]
     # overlapping components: a smooth flow, so the asymptotic regime starts at few steps
     mixture = GaussianMixture([0.4, 0.6], [[-1.0, 0.0], [1.0, 0.5]], [0.7, 0.5])
     score = mixture.score(sde)
@@ -76,8 +70,8 @@ def floor(mixture):
 
 
 @pytest.mark.parametrize("name,method,steps", [("ve", "edm_churn", 64), ("vp", "pc_ode", 300)])
-def test_stochastic_samplers_match_the_mixture(mixture, floor, name, method, steps):
-    sde = SDES[name]
+def test_stochastic_samplers_match_the_mixture(mixture, floor, name, method, steps, sdes):
+    sde = sdes[name]
     ref, sw_floor = floor
     x = sdegen.sample(sde, mixture.score(sde), key=jax.random.key(1), shape=(2000, 2),
                       method=method, num_steps=steps, snr=0.05)
@@ -86,22 +80,17 @@ def test_stochastic_samplers_match_the_mixture(mixture, floor, name, method, ste
 
 
 @pytest.mark.parametrize("method,per_step", [("edm_churn", 2), ("pc_ode", 2)])
-def test_nfe_matches_counted_field_evaluations(mixture, method, per_step):
-    sde = SDES["vp"]
-    score = mixture.score(sde)
-    calls = []
-
-    def counted(x, t):
-        jax.debug.callback(lambda: calls.append(1))
-        return score(x, t)
+def test_nfe_matches_counted_field_evaluations(mixture, nfe_counter, method, per_step, sdes):
+    sde = sdes["vp"]
+    counted, calls = nfe_counter(mixture.score(sde))
 
     _, stats = sdegen.sample(sde, counted, key=jax.random.key(0), x_T=jnp.zeros((1, 2)),
                              method=method, num_steps=3, return_stats=True)
     assert stats.nfe == len(calls) == 3 * per_step
 
 
-def test_bad_options_are_clear_errors(mixture):
-    sde = SDES["vp"]
+def test_bad_options_are_clear_errors(mixture, sdes):
+    sde = sdes["vp"]
 
     class NotLinear(sdegen.AbstractSDE):
         T: float = 1.0

@@ -116,7 +116,7 @@ def test_builders_refuse_unknown_names_instead_of_falling_through():
 
 def test_schema_cli_and_list_read_the_tables():
     from sdegen.cli import build_parser
-    from sdegen.sample import METHODS
+    from sdegen.solvers import METHODS
 
     choices = lambda section, key: section.__dataclass_fields__[key].metadata["choices"]  # noqa
     assert choices(C.ProcessConfig, "kind") == tuple(C.PROCESSES)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..fields import PARAMETERISATIONS
 from ..objectives import WEIGHTINGS
-from ..sample import METHODS
+from ..solvers import METHODS
 from .build import DATASETS, MODELS, OBJECTIVES, PROCESSES, names_in
 
 

@@ -10,7 +10,7 @@ reverse SDE alone samples the wrong thing; the correctors pull every intermediat
 the target exp(−E(·, t)), so the end point targets exp(−E(·, t_eps)).
 
 Like `sdegen.sample`, the whole batch is one Diffrax solve in solver time s = T − t through
-`solve.integrate`, with the solver `mcmc.MetropolisCorrected`.
+`solvers.integrate`, with the solver `solvers.MetropolisCorrected`.
 """
 
 from __future__ import annotations
@@ -25,11 +25,10 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from ..processes import AbstractSDE, reverse_drift
-from ..solve import check, integrate, stats_of
-from ..solvers import diagonal_noise
+from ..solvers import MetropolisCorrected, check, diagonal_noise, integrate, stats_of
 from ..typing import Energy
 from .energy import EnergyField
-from .mcmc import MALA, AbstractKernel, MetropolisCorrected
+from .mcmc import MALA, AbstractKernel
 
 
 class AnnealedInfo(NamedTuple):

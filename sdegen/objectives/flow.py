@@ -16,7 +16,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..augmented import augmented_solve
 from ..processes import AbstractProbabilityPath, AbstractProcess
-from ..solve import adaptive
+from ..solvers import adaptive
 from .base import uniform_time
 
 

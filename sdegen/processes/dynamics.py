@@ -37,7 +37,7 @@ def denoiser(sde: AbstractLinearSDE, score: Field) -> Field:
     formula; Karras et al. 2022, eq. 3; the x0-prediction of DPM-Solver++, Lu et al. 2022b,
     eq. 7). With r = σ/α the probability-flow ODE of every linear SDE is
     d(x/α)/dr = (x/α - D(x, t)) / r (Karras et al. 2022, eq. 4 with s = α; Song, Meng & Ermon
-    2021, eq. 14), the form the fixed-grid samplers of `sdegen.samplers` discretise."""
+    2021, eq. 14), the form the fixed-grid samplers of `sdegen.solvers` discretise."""
 
     def data_prediction(x, t):
         return (x + sde.std(t) ** 2 * score(x, t)) / sde.alpha(t)

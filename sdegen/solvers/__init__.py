@@ -1,0 +1,41 @@
+"""sdegen's samplers as Diffrax solvers, and the one place sdegen calls `diffrax.diffeqsolve`.
+
+- `integrate`: the solve (`integrate`), its checks (`check`, `validate`), NFE (`stats_of`,
+  `evals_per_step`, `SolveStats`) and the adaptive set-up (`adaptive`, `ADAPTIVE_SOLVERS`).
+- `base`: `CountsFieldEvals` (the `field_evals` a solver states) and `AbstractGridSampler`.
+- one file per sampler family: `langevin` (predictor–corrector), `geodesic` (random walk on a
+  manifold), `replacement` (inpainting wrapper), `edm` (EDM Heun/churn), `dpm_solver` (DDIM,
+  DPM-Solver++(2M)); `grids` (fixed time grids), `noise` (diagonal diffusion).
+- `methods.METHODS`: method name -> (terms, solver builder, default grid), the only list of
+  the method names of `sdegen.sample`.
+"""
+
+from .base import AbstractGridSampler as AbstractGridSampler
+from .base import CountsFieldEvals as CountsFieldEvals
+from .dpm_solver import DDIM as DDIM
+from .dpm_solver import DPMSolverPP2M as DPMSolverPP2M
+from .edm import EDMSampler as EDMSampler
+from .geodesic import GeodesicRandomWalk as GeodesicRandomWalk
+from .grids import GRIDS as GRIDS
+from .grids import karras_grid as karras_grid
+from .grids import logsnr_grid as logsnr_grid
+from .grids import solver_times as solver_times
+from .grids import time_grid as time_grid
+from .grids import uniform_grid as uniform_grid
+from .integrate import ADAPTIVE_SOLVERS as ADAPTIVE_SOLVERS
+from .integrate import SolveStats as SolveStats
+from .integrate import adaptive as adaptive
+from .integrate import as_solver as as_solver
+from .integrate import batch_max_norm as batch_max_norm
+from .integrate import check as check
+from .integrate import evals_per_step as evals_per_step
+from .integrate import integrate as integrate
+from .integrate import stats_of as stats_of
+from .integrate import validate as validate
+from .langevin import ReverseDiffusionLangevin as ReverseDiffusionLangevin
+from .methods import METHODS as METHODS
+from .methods import Method as Method
+from .methods import Options as Options
+from .metropolis import MetropolisCorrected as MetropolisCorrected
+from .noise import diagonal_noise as diagonal_noise
+from .replacement import Replacement as Replacement
