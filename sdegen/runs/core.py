@@ -146,12 +146,13 @@ def describe(run: Run) -> dict:
 
 @dataclass(frozen=True)
 class World:
-    """What one data world adds to the core: its `report(run, test, lp, nll, grid) -> (metrics,
-    line, figure)` (what `sdegen evaluate` adds to eval.json beside the core's `nll_record`, the
-    summary line it prints and the figure it drew), and where it differs from the defaults, how samples are drawn
-    (`draw(run, n, key, method) -> (x, method, nfe or None)`) and shown (`figure(x, path,
-    title) -> Path`), how the test log-likelihood is computed (`log_prob(run, test)`, None for
-    none) and the head of eval.json (`identity(run)`)."""
+    """What one data world adds to the core. `report(run, test, lp, nll, grid)` returns
+    `(metrics, line, figure)`: what `sdegen evaluate` adds to eval.json beside the core's
+    `nll_record`, the summary line it prints and the figure it drew. The other fields are set
+    only where the world differs from the defaults: how samples are drawn (`draw(run, n, key,
+    method) -> (x, method, nfe or None)`) and shown (`figure(x, path, title=) -> Path`), how the
+    test log-likelihood is computed (`log_prob(run, test)`, None for none) and the head of
+    eval.json (`identity(run)`)."""
 
     report: Callable[..., tuple[dict, str, Path]]
     draw: Callable[..., tuple] = solve

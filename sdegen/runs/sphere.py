@@ -10,7 +10,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import ArrayLike, Float
 
 from .. import plot
 from ..data.sphere import lonlat_grid, unit_to_latlon, weather_mixture
@@ -19,7 +19,7 @@ UNIFORM_NLL = math.log(4 * math.pi)
 """NLL of the uniform density on S^2, nats."""
 
 
-def samples_map(x: Float[Array, "n 3"], path: str | Path, *, title: str = "") -> Path:
+def samples_map(x: Float[ArrayLike, "n 3"], path: str | Path, *, title: str = "") -> Path:
     """Mollweide map of points on S^2."""
     return plot.sphere_maps([(title, unit_to_latlon(np.asarray(x)), [])], None, None, path,
                             points_label="samples")
