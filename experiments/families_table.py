@@ -56,10 +56,10 @@ from matplotlib.figure import Figure
 
 from sdegen import config as C
 from sdegen.experiment import cli, write_metrics
-from sdegen.family_runs import generate, nll_units, test_log_prob
 from sdegen.likelihood import log_prob
 from sdegen.metrics import sliced_wasserstein
 from sdegen.runs import draw
+from sdegen.runs.families import generate, nll_units, test_log_prob
 from sdegen.train import keys, load_run, train
 
 NAME = "families_table"
