@@ -133,3 +133,9 @@ def test_schema_cli_and_list_read_the_tables():
     text = out.getvalue()
     for table in (C.PROCESSES, C.OBJECTIVES, C.MODELS, C.DATASETS, METHODS):
         assert all(name in text for name in table), text
+
+
+def test_every_data_world_has_an_evaluation_adapter():
+    from sdegen.runs import WORLDS
+
+    assert set(WORLDS) == {*C.WORLDS, "families"}

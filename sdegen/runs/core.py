@@ -24,7 +24,6 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from .. import config as C
 from ..errors import SolverError
 from ..likelihood import log_prob
-from ..manifolds import Sphere
 from ..metrics import sliced_wasserstein
 from ..sample import sample
 from ..train import keys, load_run
@@ -162,7 +161,7 @@ class World:
 
 
 WORLDS: dict[str, World] = {
-    "toy": World(report=toy.report),
+    "toy2d": World(report=toy.report),
     "sphere": World(report=sphere.report, figure=sphere.samples_map,
                     identity=sphere.describe),
     "images": World(report=images.report, log_prob=images.log_prob),
@@ -172,17 +171,12 @@ WORLDS: dict[str, World] = {
 """Data world -> adapter, the one list of the worlds `sample_run` / `evaluate_run` know."""
 
 
-def data_world(cfg: C.Config, data) -> str:
-    """The data world of a run (a key of `WORLDS`): the classic families (model.kind=vae,
-    helmholtz, gan) generate ancestrally, images are scored in bits/dim, data on the sphere S^2
-    get sphere maps; everything else is Euclidean toy data."""
-    if cfg.model.kind in C.FAMILY_OBJECTIVES:
-        return "families"
-    if cfg.data.name in C.IMAGE_NAMES:
-        return "images"
-    if isinstance(data.manifold, Sphere):
-        return "sphere"
-    return "toy"
+def data_world(cfg: C.Config, data=None) -> str:
+    """The data world of a run (a key of `WORLDS`), as `sdegen.config.data_world` decides it
+    from the config's tables: the classic families (model.kind=vae, helmholtz, gan) generate
+    ancestrally, images are scored in bits/dim, data on S^2 get sphere maps, toy 2-D data a
+    density grid."""
+    return C.data_world(cfg)
 
 
 def sample_run(run_dir: str | Path, n: int | None = None, method: str | None = None,
