@@ -37,6 +37,7 @@ from .solvers import (
     diagonal_noise,
     evals_per_step,
     integrate,
+    save_times,
     solver_times,
     stats_of,
     time_grid,
@@ -207,12 +208,7 @@ def sample(
         x_T = temperature * process.prior_sample(key_prior, tuple(shape))
     if grid_s is not None:
         grid_s = grid_s.astype(x_T.dtype)
-    save_s = None
-    if save_ts is not None:
-        save = jnp.asarray(save_ts, dtype=x_T.dtype)
-        if jnp.any(save < t_eps) or jnp.any(save > T) or jnp.any(jnp.diff(save) > 0):
-            raise ValueError(f"save_ts must decrease from at most T={T} to at least t_eps={t_eps}")
-        save_s = T - save
+    save_s = save_times(save_ts, T, t_eps, x_T.dtype)
     if max_steps is None:
         max_steps = num_steps if fixed else 16_384
     sol, solver_obj = _solve(

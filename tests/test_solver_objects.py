@@ -150,7 +150,7 @@ def test_bad_ts_and_solvers_are_one_line_errors(mixture, sdes):
 
 def test_second_call_with_fresh_solver_objects_does_not_recompile(mixture, sdes):
     """Solver instances are pytrees: a fresh, equal `diffrax.Heun()` and a new `ts` array of
-    the same length reuse the compiled solve (DESIGN pitfall)."""
+    the same length reuse the compiled solve."""
     sde = sdes["vp"]
     score = mixture.score(sde)
     traces = []

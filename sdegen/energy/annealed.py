@@ -25,7 +25,14 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from ..processes import AbstractSDE, reverse_drift
-from ..solvers import MetropolisCorrected, check, diagonal_noise, integrate, stats_of
+from ..solvers import (
+    MetropolisCorrected,
+    check,
+    diagonal_noise,
+    integrate,
+    save_times,
+    stats_of,
+)
 from ..typing import Energy
 from .energy import EnergyField
 from .mcmc import MALA, AbstractKernel
@@ -119,12 +126,7 @@ def annealed_mcmc(
         if shape is None or len(shape) < 2:
             raise ValueError(f"shape must be batched, (n, *d), got {shape!r}; e.g. (1000, 2)")
         x_T = process.prior_sample(key_prior, tuple(shape))
-    save_s = None
-    if save_ts is not None:
-        ts = jnp.asarray(save_ts, dtype=x_T.dtype)
-        if jnp.any(ts < t_eps) or jnp.any(ts > T) or jnp.any(jnp.diff(ts) > 0):
-            raise ValueError(f"save_ts must decrease from at most T={T} to at least t_eps={t_eps}")
-        save_s = T - ts
+    save_s = save_times(save_ts, T, t_eps, x_T.dtype)
     sol, solver = _solve(process, energy, kernel, key_solve, x_T, save_s, num_steps=num_steps,
                          snr=snr, n_corrector=n_corrector, t_eps=t_eps, resample=resample)
     check(sol, "annealed_mcmc", max_steps=num_steps,

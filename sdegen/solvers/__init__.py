@@ -19,6 +19,7 @@ from .geodesic import GeodesicRandomWalk as GeodesicRandomWalk
 from .grids import GRIDS as GRIDS
 from .grids import karras_grid as karras_grid
 from .grids import logsnr_grid as logsnr_grid
+from .grids import save_times as save_times
 from .grids import solver_times as solver_times
 from .grids import time_grid as time_grid
 from .grids import uniform_grid as uniform_grid

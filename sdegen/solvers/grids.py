@@ -86,3 +86,15 @@ def solver_times(
         raise ValueError(f"{rule}; it ends at {t[-1]}")
     s = T - jnp.asarray(ts)
     return s.at[0].set(0.0), float(t[-1])
+
+
+def save_times(save_ts: Float[ArrayLike, " k"] | None, T: float, t_eps: float, dtype
+               ) -> Float[Array, " k"] | None:
+    """Solver times s = T - t of the forward times `save_ts` at which a sampler returns its
+    state (None: only the end point); they must decrease within [t_eps, T]."""
+    if save_ts is None:
+        return None
+    ts = jnp.asarray(save_ts, dtype=dtype)
+    if jnp.any(ts < t_eps) or jnp.any(ts > T) or jnp.any(jnp.diff(ts) > 0):
+        raise ValueError(f"save_ts must decrease from at most T={T} to at least t_eps={t_eps}")
+    return T - ts
