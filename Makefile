@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.sdegen-installed
 
-.PHONY: demo test test-slow lint bench clean reproduce-small docs
+.PHONY: demo test test-slow lint bench clean reproduce-small docs wheel-check
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml requirements.lock
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/sdegen train configs/toy2d/demo.yaml
+	$(BIN)/sdegen train toy2d/demo
 	$(BIN)/sdegen sample runs/demo
 	$(BIN)/sdegen evaluate runs/demo
 
@@ -24,6 +24,11 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# Build the wheel, install it into a fresh venv outside the checkout (deps from the lock) and use
+# it as a user would: the README's library example, --version, train a shipped config by name.
+wheel-check:
+	PYTHON=$(PYTHON) bash .ci/wheel_check.sh
 
 test-slow: $(STAMP)
 	tests/reliability/run_slow.sh

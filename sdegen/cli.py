@@ -62,11 +62,16 @@ def _cmd_list(args) -> None:
     from . import config as C
     from .solvers import METHODS
 
-    root = Path(args.configs)
-    found = sorted(root.rglob("*.yaml")) if root.is_dir() else []
-    print(f"configs in {root}/:" if found else f"no configs under {root}/")
-    for path in found:
-        print(f"  {path}")
+    if args.configs:
+        root = Path(args.configs)
+        found = sorted(root.rglob("*.yaml")) if root.is_dir() else []
+        print(f"configs in {root}/:" if found else f"no configs under {root}/")
+        for path in found:
+            print(f"  {path}")
+    else:
+        print(f"shipped configs (sdegen train NAME; in {C.SHIPPED}):")
+        for name in C.shipped_configs():
+            print(f"  {name:<28} configs/{name}.yaml")
     for world in C.WORLDS:
         print(f"datasets ({world}): " + ", ".join(C.names_in(world)))
     print("processes: " + ", ".join(C.PROCESSES))
@@ -113,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"sdegen {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a model from a YAML config (or resume a run dir)")
-    t.add_argument("config", help="configs/....yaml, or an existing run directory to resume")
+    t.add_argument("config", help="a shipped config by name (toy2d/demo; `sdegen list`), a YAML "
+                   "file, or an existing run directory to resume")
     t.add_argument("overrides", nargs="*", default=[],
                    help="dotted key=value, e.g. train.steps=2000")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -136,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="density figure resolution (2D: grid × grid; sphere: grid+1 latitudes)")
     e.set_defaults(func=_cmd_evaluate)
     ls = sub.add_parser("list", help="list shipped configs, datasets, processes and samplers")
-    ls.add_argument("--configs", default="configs")
+    ls.add_argument("--configs", default=None,
+                    help="list the YAML files of this folder instead of the shipped configs")
     ls.set_defaults(func=_cmd_list)
     r = sub.add_parser("reproduce", help="run a paper experiment from experiments/ "
                                          "(--list to see them)")

@@ -85,3 +85,23 @@ jax.jit(lambda x: x * 3 + 1)(2.0).block_until_ready()
                           timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert any((tmp_path / "c").iterdir())  # the program was written to the chosen directory
+
+
+def test_shipped_configs_are_addressable_by_name(tmp_path, monkeypatch, capsys):
+    """`sdegen train toy2d/demo` finds the config installed with the package (with or without
+    .yaml, or as configs/...); a local file of the same name wins; `sdegen list` names them."""
+    shipped = C.SHIPPED / "toy2d" / "demo.yaml"
+    monkeypatch.chdir(tmp_path)
+    for name in ("toy2d/demo", "toy2d/demo.yaml", "configs/toy2d/demo.yaml"):
+        assert C.find_config(name) == shipped
+    local = tmp_path / "toy2d" / "demo.yaml"
+    local.parent.mkdir()
+    local.write_text("name: mine\n")
+    assert C.find_config("toy2d/demo.yaml") == Path("toy2d/demo.yaml")
+    assert C.load("toy2d/demo.yaml").name == "mine"
+    assert C.load("toy2d/demo").name == "demo"  # no local file by that exact name
+    with pytest.raises(C.ConfigError, match="did you mean 'toy2d/demo'"):
+        C.find_config("toy2d/dem")
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "  toy2d/demo " in out and "  sphere/rfm_volcano " in out

@@ -19,10 +19,13 @@ from .build import build_optimizer as build_optimizer
 from .build import build_process as build_process
 from .build import data_world as data_world
 from .build import names_in as names_in
+from .parse import SHIPPED as SHIPPED
 from .parse import dump as dump
+from .parse import find_config as find_config
 from .parse import from_dict as from_dict
 from .parse import load as load
 from .parse import parse_override as parse_override
+from .parse import shipped_configs as shipped_configs
 from .parse import to_dict as to_dict
 from .rules import check_consistency as check_consistency
 from .schema import FAMILY_OBJECTIVES as FAMILY_OBJECTIVES

@@ -132,11 +132,36 @@ def from_dict(data: dict, overrides: Sequence[str] = ()) -> Config:
 
 
 
+SHIPPED = Path(__file__).resolve().parents[1] / "configs"
+"""The configs that install with the package (`sdegen/configs/`; `configs/` in a checkout)."""
+
+
+def shipped_configs() -> list[str]:
+    """Names of the shipped configs, e.g. `toy2d/demo`."""
+    return sorted(p.relative_to(SHIPPED).with_suffix("").as_posix()
+                  for p in SHIPPED.rglob("*.yaml"))
+
+
+def find_config(name: str | Path) -> Path:
+    """A config file by path, or else by the name of a shipped config, with or without
+    `.yaml` (`toy2d/demo`, `configs/toy2d/demo.yaml`): a local path wins."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    rel = path.as_posix().removeprefix("configs/")
+    for candidate in (SHIPPED / rel, SHIPPED / f"{rel}.yaml"):
+        if candidate.is_file() and SHIPPED in candidate.resolve().parents:
+            return candidate
+    close = difflib.get_close_matches(rel.removesuffix(".yaml"), shipped_configs(), n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else "; `sdegen list` shows the shipped ones"
+    raise ConfigError(f"config file '{name}' not found (neither a file nor a shipped config)"
+                      f"{hint}")
+
+
 def load(path: str | Path, overrides: Sequence[str] = ()) -> Config:
-    """Load a YAML config file and apply overrides."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file '{path}' not found; `sdegen list` shows the shipped ones")
+    """Load a YAML config file — a path, or the name of a shipped config (`find_config`) — and
+    apply overrides."""
+    path = find_config(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except UnicodeDecodeError:
@@ -153,7 +178,7 @@ def load(path: str | Path, overrides: Sequence[str] = ()) -> Config:
         ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file '{path}' must be a mapping of keys to values, got a "
-                          f"{type(data).__name__}; see configs/toy2d/demo.yaml")
+                          f"{type(data).__name__}; see `sdegen list` for examples")
     return from_dict(data, overrides)
 
 
