@@ -124,9 +124,11 @@ def hardware() -> dict:
     except OSError:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    from .environment import versions
+
     return {"platform": platform.platform(), "python": platform.python_version(),
             "cpu": cpu, "cpu_count": cores, "jax": jax.__version__,
-            "jax_devices": [str(d) for d in jax.devices()]}
+            "jax_devices": [str(d) for d in jax.devices()], "versions": versions()}
 
 
 def git_commit(root: Path) -> str | None:
