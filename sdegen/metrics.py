@@ -30,19 +30,26 @@ def sliced_wasserstein(
 
 def auroc(scores_pos: Float[Array, " n"], scores_neg: Float[Array, " m"]) -> Float[Array, ""]:
     """Area under the ROC curve for "positive scores higher": the Mann–Whitney probability
-    P(s⁺ > s⁻) + ½ P(s⁺ = s⁻) (Hanley & McNeil 1982, eq. 1), from all n·m pairs — exact, ties
-    counted half. O(n·m) memory: fine for the few thousand points of the toy experiments."""
-    diff = scores_pos[:, None] - scores_neg[None, :]
-    return jnp.mean((diff > 0) + 0.5 * (diff == 0))
+    P(s⁺ > s⁻) + ½ P(s⁺ = s⁻) (Hanley & McNeil 1982, eq. 1) — exact, ties counted half — from
+    sorted negatives: each positive's count of lower and equal negatives is two binary searches,
+    so the cost is O((n + m) log m) instead of the n·m pairs (10k × 10k: 10⁸ pairs)."""
+    neg = jnp.sort(jnp.asarray(scores_neg))
+    pos = jnp.asarray(scores_pos)
+    below = jnp.searchsorted(neg, pos, side="left")
+    equal = jnp.searchsorted(neg, pos, side="right") - below
+    return jnp.mean(below + 0.5 * equal) / neg.shape[0]
 
 
 def roc_curve(
     scores_pos: Float[Array, " n"], scores_neg: Float[Array, " m"]
 ) -> tuple[Float[Array, " k"], Float[Array, " k"]]:
-    """(false-positive rate, true-positive rate) at every threshold, from (0, 0) to (1, 1)."""
-    thresholds = jnp.sort(jnp.concatenate([scores_pos, scores_neg]))[::-1]
-    tpr = jnp.mean(scores_pos[None, :] >= thresholds[:, None], axis=1)
-    fpr = jnp.mean(scores_neg[None, :] >= thresholds[:, None], axis=1)
+    """(false-positive rate, true-positive rate) at every threshold, from (0, 0) to (1, 1);
+    the rates at each threshold are counts of scores >= it, by binary search in the sorted
+    scores (O((n + m) log(n + m)))."""
+    pos, neg = jnp.sort(jnp.asarray(scores_pos)), jnp.sort(jnp.asarray(scores_neg))
+    thresholds = jnp.sort(jnp.concatenate([pos, neg]))[::-1]
+    tpr = 1.0 - jnp.searchsorted(pos, thresholds, side="left") / pos.shape[0]
+    fpr = 1.0 - jnp.searchsorted(neg, thresholds, side="left") / neg.shape[0]
     zero = jnp.zeros(1, tpr.dtype)
     return jnp.concatenate([zero, fpr]), jnp.concatenate([zero, tpr])
 

@@ -172,6 +172,24 @@ def test_auroc_matches_hand_count():
     assert float(jnp.trapezoid(tpr, fpr)) == pytest.approx(8.5 / 12)
 
 
+def test_sorted_auroc_and_roc_match_all_pairs_with_ties():
+    """The sort-based AUROC and ROC equal the all-pairs count (computed here in numpy) on
+    scores with many ties."""
+    import numpy as np
+
+    from sdegen.metrics import auroc, roc_curve
+
+    rng = np.random.default_rng(0)
+    pos, neg = rng.integers(0, 20, 300).astype(float), rng.integers(3, 23, 200).astype(float)
+    diff = pos[:, None] - neg[None, :]
+    pairs = np.mean((diff > 0) + 0.5 * (diff == 0))
+    assert float(auroc(jnp.asarray(pos), jnp.asarray(neg))) == pytest.approx(pairs, abs=1e-12)
+    fpr, tpr = roc_curve(jnp.asarray(pos), jnp.asarray(neg))
+    th = np.sort(np.concatenate([pos, neg]))[::-1]
+    assert np.allclose(fpr[1:], np.mean(neg[None, :] >= th[:, None], axis=1))
+    assert np.allclose(tpr[1:], np.mean(pos[None, :] >= th[:, None], axis=1))
+
+
 @pytest.mark.parametrize("overrides,needle", [
     (["process.kind=cnf"], "for cnf use objective.kind=maxlik"),
     (["objective.kind=fm"], "needs process.kind=flow_linear or flow_vp, got vp"),
