@@ -52,13 +52,14 @@ def main() -> None:
         pos = jnp.asarray(rng.normal(0.5, 1.0, n).astype(np.float32))
         neg = jnp.asarray(rng.normal(0.0, 1.0, n).astype(np.float32))
         row = {"n": n, "m": n}
-        row["sorted_auroc"], row["sorted_s"] = timed(lambda: sorted_auroc(pos, neg), a.repeats)
+        row["sorted_auroc"], row["sorted_s"] = timed(lambda p=pos, q=neg: sorted_auroc(p, q), a.repeats)
         if n <= a.pairs_max:
-            row["pairs_auroc"], row["pairs_s"] = timed(lambda: all_pairs(pos, neg), a.repeats)
+            row["pairs_auroc"], row["pairs_s"] = timed(lambda p=pos, q=neg: all_pairs(p, q),
+                                                         a.repeats)
         labels = np.r_[np.ones(n), np.zeros(n)]
         scores = np.r_[np.asarray(pos), np.asarray(neg)]
-        row["sklearn_auroc"], row["sklearn_s"] = timed(lambda: roc_auc_score(labels, scores),
-                                                       a.repeats)
+        row["sklearn_auroc"], row["sklearn_s"] = timed(
+            lambda y=labels, s=scores: roc_auc_score(y, s), a.repeats)
         rows.append(row)
         print(" | ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}"
                          for k, v in row.items()), flush=True)
