@@ -52,7 +52,8 @@ def main() -> None:
         pos = jnp.asarray(rng.normal(0.5, 1.0, n).astype(np.float32))
         neg = jnp.asarray(rng.normal(0.0, 1.0, n).astype(np.float32))
         row = {"n": n, "m": n}
-        row["sorted_auroc"], row["sorted_s"] = timed(lambda p=pos, q=neg: sorted_auroc(p, q), a.repeats)
+        row["sorted_auroc"], row["sorted_s"] = timed(
+            lambda p=pos, q=neg: sorted_auroc(p, q), a.repeats)
         if n <= a.pairs_max:
             row["pairs_auroc"], row["pairs_s"] = timed(lambda p=pos, q=neg: all_pairs(p, q),
                                                          a.repeats)
