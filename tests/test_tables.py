@@ -147,3 +147,18 @@ def test_every_data_world_has_an_evaluation_adapter():
     from sdegen.runs import WORLDS
 
     assert set(WORLDS) == {*C.WORLDS, "families"}
+
+
+def test_every_sampling_method_builds_its_solver_and_unknown_methods_are_refused():
+    import diffrax
+
+    from sdegen.solvers import GRIDS, METHODS, Options
+
+    sde, field = sdegen.VPSDE(), lambda x, t: -x
+    options = Options(num_steps=4, snr=0.1, n_corrector=1, churn=1.0)
+    for name, method in METHODS.items():
+        solver = method.solver(sde, field, jax.random.key(0), options)
+        assert isinstance(solver, diffrax.AbstractSolver), name
+        assert method.grid is None or method.grid in GRIDS, name
+    with pytest.raises(ValueError, match="unknown sampling method 'ddpm'"):
+        sdegen.sample(sde, field, key=jax.random.key(0), shape=(2, 2), method="ddpm")
