@@ -32,9 +32,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import sdegen
+from sdegen.conditional import ClassifierFreeGuidance, ClassifierGuidance
 from sdegen.data.digits import DIGITS_LEVELS, digits_splits
 from sdegen.experiment import cli, train_from_config, write_metrics
-from sdegen.guidance import ClassifierFreeGuidance, ClassifierGuidance
 from sdegen.metrics import feature_distance
 
 NAME = "digits_guidance"

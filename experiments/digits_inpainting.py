@@ -25,9 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
 
+from sdegen.conditional import half_mask, inpaint, random_mask, square_mask
 from sdegen.data.digits import DIGITS_LEVELS, digits_splits
 from sdegen.experiment import cli, train_from_config, write_metrics
-from sdegen.inpaint import half_mask, inpaint, random_mask, square_mask
 
 NAME = "digits_inpainting"
 META = {

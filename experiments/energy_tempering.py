@@ -51,8 +51,8 @@ import sdegen  # noqa: E402
 from sdegen import config as C  # noqa: E402
 from sdegen.data import GaussianMixture, GridDensity, MixtureEnergy, eight_gaussians  # noqa: E402
 from sdegen.energy import EnergyField, WeightedSum, tempered  # noqa: E402
+from sdegen.energy.mcmc import HMC, run_chain  # noqa: E402
 from sdegen.experiment import cli, write_metrics  # noqa: E402
-from sdegen.mcmc import HMC, run_chain  # noqa: E402
 from sdegen.metrics import sliced_wasserstein  # noqa: E402
 from sdegen.train import load_run, train  # noqa: E402
 

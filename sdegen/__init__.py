@@ -1,9 +1,10 @@
 """sdegen: continuous-time generative models in JAX — a process plus a learned field, solved by
 Diffrax. See README.md and docs/ for the map."""
 
-from . import energy, mcmc
+from . import energy
 from ._version import __version__ as __version__
 from .energy import EnergyField
+from .energy import mcmc as mcmc
 from .energy.annealed import AnnealedInfo, annealed_mcmc
 from .errors import ConfigError, DataError, SdegenError, SolverError, TrainingError
 from .fit import BatchLoss, FitResult, fit

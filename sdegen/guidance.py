@@ -1,5 +1,7 @@
 """Moved to `sdegen.conditional.guidance` (conditional generation by role); only re-exports it."""
 
+import warnings
+
 from .conditional.guidance import (  # noqa: F401
     ClassifierFreeGuidance,
     ClassifierGuidance,
@@ -9,3 +11,6 @@ from .conditional.guidance import (  # noqa: F401
     conditional_dsm_loss,
     label_dropout,
 )
+
+warnings.warn("`sdegen.guidance` is deprecated: import from `sdegen.conditional` instead",
+              DeprecationWarning, stacklevel=2)

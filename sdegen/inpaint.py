@@ -1,5 +1,7 @@
 """Moved to `sdegen.conditional.inpaint` (conditional generation by role); only re-exports it."""
 
+import warnings
+
 from .conditional.inpaint import (  # noqa: F401
     METHODS,
     ReplacementHook,
@@ -9,3 +11,6 @@ from .conditional.inpaint import (  # noqa: F401
     random_mask,
     square_mask,
 )
+
+warnings.warn("`sdegen.inpaint` is deprecated: import from `sdegen.conditional` instead",
+              DeprecationWarning, stacklevel=2)

@@ -1,5 +1,7 @@
 """Moved to `sdegen.energy.mcmc` (energy models by role); this module only re-exports it."""
 
+import warnings
+
 from .energy.mcmc import (  # noqa: F401
     HMC,
     MALA,
@@ -11,3 +13,6 @@ from .energy.mcmc import (  # noqa: F401
     run_chain,
     snr_step_size,
 )
+
+warnings.warn("`sdegen.mcmc` is deprecated: import from `sdegen.energy.mcmc` instead",
+              DeprecationWarning, stacklevel=2)

@@ -1,5 +1,7 @@
 """Deprecated: moved to `sdegen.solvers.integrate` (the one `diffrax.diffeqsolve` call site)."""
 
+import warnings
+
 from .solvers.integrate import (  # noqa: F401
     ADAPTIVE_SOLVERS,
     SolveStats,
@@ -11,3 +13,6 @@ from .solvers.integrate import (  # noqa: F401
     stats_of,
     validate,
 )
+
+warnings.warn("`sdegen.solve` is deprecated: import from `sdegen.solvers` instead",
+              DeprecationWarning, stacklevel=2)

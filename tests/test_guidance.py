@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 import sdegen
-from sdegen.data import GaussianMixture
-from sdegen.guidance import (
+from sdegen.conditional import (
     ClassifierFreeGuidance,
     ClassifierGuidance,
     classifier_loss,
     conditional_dsm_loss,
     label_dropout,
 )
+from sdegen.data import GaussianMixture
 
 SDE = sdegen.VPSDE()
 WEIGHTS, MEANS, STDS = jnp.array([0.3, 0.7]), jnp.array([[-2.0, 1.0], [1.5, -0.5]]), jnp.array(

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import sdegen
-from sdegen.inpaint import half_mask, inpaint, random_mask, square_mask
+from sdegen.conditional import half_mask, inpaint, random_mask, square_mask
 
 SDE = sdegen.VPSDE()
 MU = jnp.array([0.5, -1.0, 0.2])

@@ -9,7 +9,7 @@ import pytest
 import sdegen
 from sdegen.data import GaussianMixture, GridDensity, MixtureEnergy
 from sdegen.energy import product, tempered
-from sdegen.mcmc import HMC, MALA, run_chain
+from sdegen.energy.mcmc import HMC, MALA, run_chain
 from sdegen.metrics import sliced_wasserstein
 
 SDE = sdegen.VPSDE()

@@ -162,3 +162,22 @@ def test_every_sampling_method_builds_its_solver_and_unknown_methods_are_refused
         assert method.grid is None or method.grid in GRIDS, name
     with pytest.raises(ValueError, match="unknown sampling method 'ddpm'"):
         sdegen.sample(sde, field, key=jax.random.key(0), shape=(2, 2), method="ddpm")
+
+
+@pytest.mark.parametrize("old,new,name", [
+    ("sdegen.solve", "sdegen.solvers", "integrate"),
+    ("sdegen.samplers", "sdegen.solvers", "DPMSolverPP2M"),
+    ("sdegen.objectives_sphere", "sdegen.objectives", "rfm_loss"),
+    ("sdegen.annealed", "sdegen.energy.annealed", "annealed_mcmc"),
+    ("sdegen.guidance", "sdegen.conditional", "ClassifierFreeGuidance"),
+    ("sdegen.inpaint", "sdegen.conditional", "inpaint"),
+    ("sdegen.mcmc", "sdegen.energy.mcmc", "MALA"),
+])
+def test_moved_modules_still_import_with_a_deprecation_warning(old, new, name):
+    import importlib
+    import sys
+
+    sys.modules.pop(old, None)
+    with pytest.warns(DeprecationWarning, match=f"import from `{new}`"):
+        module = importlib.import_module(old)
+    assert getattr(module, name) is getattr(importlib.import_module(new), name)

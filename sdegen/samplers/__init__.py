@@ -3,6 +3,8 @@ the method table is `sdegen.solvers.METHODS`). This module re-exports the old na
 
 from __future__ import annotations
 
+import warnings
+
 import diffrax
 
 from ..solvers import (
@@ -32,3 +34,6 @@ def build(method, sde, key, *, num_steps, t_eps, grid=None, rho=7.0, churn=10.0)
 
 __all__ = ["DEFAULT_GRID", "GRIDS", "DDIM", "DPMSolverPP2M", "EDMSampler", "build",
            "karras_grid", "logsnr_grid", "time_grid", "uniform_grid"]
+
+warnings.warn("`sdegen.samplers` is deprecated: import from `sdegen.solvers` instead",
+              DeprecationWarning, stacklevel=2)
