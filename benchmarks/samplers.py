@@ -24,6 +24,13 @@ schedulers end with a first-order step from σ(t_eps) to σ = 0, i.e. one evalua
 denoiser D; sdegen runs its method to t_eps with one evaluation fewer and applies the same D, and
 both are compared with D(reference end point).
 
+`--frontier` (issue 21): every fixed-grid method (ddim, ddim η = 1, dpm2m, dpm3m, dpm2s,
+dpm2m_sde, ipndm, deis, unipc (orders 3, 2), unipc_bh1, edm_heun) and the diffusers
+DPMSolverMultistep (2M, 3M, 2M SDE), UniPCMultistep (orders 2, 3), DEISMultistep (3), Euler and
+Heun schedulers, all on the Karras grid, at NFE 5, 8, 10, 15, 20, 50 on 2-D, 16-D and 64-D
+mixtures; peers run with PEER_PYTHON (default benchmarks/peers/.venv/bin/python). Prints the
+best sdegen method / best peer error ratio at each NFE.
+
 Targets checked (and printed): PF-ODE wall per NFE ≤ torchdiffeq's; sdegen sde wall ≤ 1.2× a
 bare lax.scan Euler–Maruyama loop; best sw_true at ≤ 20 NFE within 10% of 1000-step EM's; for
 each peer scheduler, sdegen's err at the same NFE no worse. Wall times: one warm-up call, then
@@ -140,7 +147,13 @@ def main(argv=None):
     parser.add_argument("--nfes", type=int, nargs="+", default=None,
                         help="NFE values (default 10 20 50 100 200; --small: 10 20 50)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--frontier", action="store_true",
+                        help="issue 21: every fixed-grid method and diffusers scheduler at NFE "
+                             "5-50 on 2-D/16-D/64-D mixtures (samplers_frontier.json/.png)")
+    parser.add_argument("--problems", nargs="+", default=None, help="with --frontier")
     args = parser.parse_args(argv)
+    if args.frontier:
+        return frontier(args)
     n = args.n or (1000 if args.small else 5000)
     nfes = tuple(args.nfes or ((10, 20, 50) if args.small else (10, 20, 50, 100, 200)))
     repeats = 1 if args.small else args.repeats
@@ -294,6 +307,166 @@ def plot(rows, peer_rows, path):
                    ylabel="RMS error to reference" if key == "err" else "sliced W to truth",
                    title=f"{prob}: {key}")
             ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+
+# --- the low-NFE frontier (issue 21): every fixed-grid method and the diffusers schedulers on
+# the same Karras grid, at NFE 5-50, on 2-D, 16-D and 64-D mixtures --------------------------
+
+FRONTIER_NFES = (5, 8, 10, 15, 20, 50)
+FRONTIER = {  # name -> (method, sample options, evaluations per step)
+    "ddim": ("ddim", {}, 1), "dpm2m": ("dpm2m", {}, 1), "dpm3m": ("dpm3m", {}, 1),
+    "dpm2s": ("dpm2s", {}, 2), "ipndm": ("ipndm", {}, 1), "deis": ("deis", {}, 1),
+    "unipc": ("unipc", {}, 1), "unipc2": ("unipc", dict(order=2), 1),
+    "unipc_bh1": ("unipc_bh1", {}, 1), "edm_heun": ("edm_heun", {}, 2),
+    "ddim_eta1": ("ddim", dict(eta=1.0), 1), "dpm2m_sde": ("dpm2m_sde", {}, 1),
+}
+STOCHASTIC = ("ddim_eta1", "dpm2m_sde")
+PEER_KINDS = ("dpm2m", "dpm3m", "dpm2m_sde", "unipc2", "unipc3", "deis3", "euler", "heun")
+PEER_ENDS_AT_SIGMA_MIN = ("deis3",)  # DEISMultistep ends at σ_min, the others at σ = 0
+
+
+def frontier_problems():
+    rng = np.random.default_rng(0)
+    out = problems()
+    out["64d"] = GaussianMixture(rng.uniform(0.5, 1.5, 8), 2.0 * rng.standard_normal((8, 64)),
+                                 rng.uniform(0.4, 0.7, 8))
+    return out
+
+
+def frontier(args):
+    """Error vs NFE: each run ends like the diffusers schedulers, steps on the Karras grid to
+    t_eps then one evaluation of D (σ -> 0), and is compared with D(reference end point):
+    `err` the per-sample RMS distance, `sw_true` the sliced W to true samples."""
+    sde = sdegen.VPSDE()
+    keys = jax.random.split(jax.random.key(0), 4)
+    n = args.n or 1000
+    nfes = tuple(args.nfes or FRONTIER_NFES)
+    rows, data = [], {}
+    for prob, mixture in frontier_problems().items():
+        if args.problems and prob not in args.problems:
+            continue
+        score = mixture.score(sde)
+        den = jax.jit(jax.vmap(denoiser(sde, score), (0, None)))
+        x_T = sde.prior_sample(keys[0], (n, mixture.dim))
+        true = mixture.sample(keys[2], n)
+        ref = sdegen.sample(sde, score, key=keys[1], x_T=x_T, method="ode", solver="dopri8",
+                            rtol=1e-7, atol=1e-7)
+        target = den(ref, T_EPS)
+        data[prob] = (mixture, x_T, ref, target, true)
+        for nfe in nfes:
+            for name, (method, kw, per) in FRONTIER.items():
+                steps = (nfe - 1) // per
+                if steps < 1:
+                    continue
+                fn = functools.partial(sdegen.sample, sde, score, key=keys[1], x_T=x_T,
+                                       method=method, num_steps=steps, t_eps=T_EPS,
+                                       return_stats=True, **kw)
+                (x, stats), wall = timed(fn, args.repeats)
+                x = den(x, T_EPS)
+                row = dict(problem=prob, method=name, nfe=stats.nfe + 1, wall_s=wall,
+                           err=rms(x, target),
+                           sw_true=float(sliced_wasserstein(keys[3], x, true)))
+                rows.append(row)
+                print(f"{prob:>4} {name:<10} NFE {row['nfe']:>3}  err {row['err']:.3e}  "
+                      f"sw_true {row['sw_true']:.4f}  wall {wall:.4f}", flush=True)
+    peer_rows = [] if args.no_peers else frontier_peers(sde, data, nfes, args.repeats, keys)
+    summary = frontier_summary(rows, peer_rows, nfes)
+    args.out.mkdir(parents=True, exist_ok=True)
+    result = dict(benchmark="samplers_frontier", n=n, nfes=nfes, dtype="float32", t_eps=T_EPS,
+                  grid="karras rho=7", rows=rows, peers=peer_rows, summary=summary,
+                  jax=jax.__version__, diffrax=diffrax.__version__, cpu_count=os.cpu_count(),
+                  platform=f"{jax.default_backend()}; {platform.platform()}",
+                  date=datetime.datetime.now().isoformat(timespec="seconds"))
+    (args.out / "samplers_frontier.json").write_text(json.dumps(result, indent=2) + "\n")
+    frontier_plot(rows, peer_rows, args.out / "samplers_frontier.png")
+    print(f"wrote {args.out / 'samplers_frontier.json'} and samplers_frontier.png")
+
+
+def frontier_peers(sde, data, nfes, repeats, keys):
+    python = Path(os.environ.get("PEER_PYTHON", PEER_PYTHON))
+    if not python.exists():
+        print(f"peers skipped: {python} missing (PEER_PYTHON=/work/peer-venv/bin/python)")
+        return []
+    runs = [dict(name=f"{prob} {kind} {nfe + (kind == 'heun')}", peer="diffusers", kind=kind,
+                 nfe=nfe + (kind == "heun"), problem=prob)
+            for prob in data for nfe in nfes for kind in PEER_KINDS]
+    spec = dict(beta_min=sde.beta_min, beta_max=sde.beta_max, t_eps=T_EPS, repeats=repeats,
+                runs=runs)
+    arrays = {}
+    for prob, (mixture, x_T, *_rest) in data.items():
+        arrays.update({f"{prob}_weights": np.asarray(mixture.weights),
+                       f"{prob}_means": np.asarray(mixture.means),
+                       f"{prob}_stds": np.asarray(mixture.stds), f"{prob}_x_T": np.asarray(x_T)})
+    with tempfile.TemporaryDirectory() as tmp:
+        problem, out = Path(tmp) / "problem.npz", Path(tmp) / "out.npz"
+        np.savez(problem, spec=json.dumps(spec), **arrays)
+        subprocess.run([str(python), str(PEER_SCRIPT), str(problem), str(out)], check=True,
+                       env={**os.environ, "PEER_THREADS": os.environ.get("PEER_THREADS", "1")})
+        res = np.load(out)
+        meta = json.loads(str(res["meta"]))["runs"]
+        peers = {name: jnp.asarray(res[name]) for name in meta}
+    rows = []
+    for r in runs:
+        _mixture, _x_T, ref, target, true = data[r["problem"]]
+        x = peers[r["name"]]
+        goal = ref if r["kind"] in PEER_ENDS_AT_SIGMA_MIN else target
+        rows.append(dict(problem=r["problem"], peer=r["kind"], nfe=meta[r["name"]]["nfe"],
+                         wall_s=meta[r["name"]]["wall_s"], err=rms(x, goal),
+                         sw_true=float(sliced_wasserstein(keys[3], x, true))))
+    return rows
+
+
+def frontier_summary(rows, peer_rows, nfes):
+    """Per problem and NFE: the best sdegen method and the best peer by RMS error (stochastic
+    methods excluded: their distance to the ODE reference is not an error), and their ratio."""
+    out = []
+    print(f"\n{'problem':<8}{'NFE':>4}  {'best sdegen':<22}{'best peer':<22}{'ratio':>7}")
+    for prob in sorted({r["problem"] for r in rows}):
+        for nfe in nfes:
+            ours = [r for r in rows if r["problem"] == prob and r["nfe"] == nfe
+                    and r["method"] not in STOCHASTIC]
+            theirs = [r for r in peer_rows if r["problem"] == prob and r["nfe"] == nfe
+                      and "sde" not in r["peer"]]
+            if not ours:
+                continue
+            a = min(ours, key=lambda r: r["err"])
+            b = min(theirs, key=lambda r: r["err"]) if theirs else None
+            ratio = a["err"] / b["err"] if b else None
+            out.append(dict(problem=prob, nfe=nfe, sdegen=a["method"], sdegen_err=a["err"],
+                            peer=b and b["peer"], peer_err=b and b["err"], ratio=ratio))
+            peer = f"{b['peer']} {b['err']:.2e}" if b else "-"
+            print(f"{prob:<8}{nfe:>4}  {a['method'] + ' ' + format(a['err'], '.2e'):<22}"
+                  f"{peer:<22}{fmt(ratio, '.3f'):>7}")
+    return out
+
+
+def frontier_plot(rows, peer_rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    probs = sorted({r["problem"] for r in rows})
+    fig, axes = plt.subplots(2, len(probs), figsize=(5.5 * len(probs), 8), squeeze=False)
+    for j, prob in enumerate(probs):
+        for i, key in enumerate(("err", "sw_true")):
+            ax = axes[i, j]
+            for name in FRONTIER:
+                pts = sorted((r["nfe"], r[key]) for r in rows
+                             if r["problem"] == prob and r["method"] == name)
+                if pts:
+                    ax.plot(*zip(*pts, strict=True), "o-", label=name, ms=3)
+            for kind in PEER_KINDS:
+                pts = sorted((r["nfe"], r[key]) for r in peer_rows
+                             if r["problem"] == prob and r["peer"] == kind)
+                if pts:
+                    ax.plot(*zip(*pts, strict=True), "x--", label=f"diffusers {kind}", ms=5)
+            ax.set(xscale="log", yscale="log", xlabel="NFE", title=f"{prob}: {key}",
+                   ylabel="RMS error to D(reference)" if key == "err" else "sliced W to truth")
+            ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 

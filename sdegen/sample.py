@@ -52,7 +52,7 @@ FEW_STEP = tuple(name for name, m in METHODS.items() if m.terms == "denoiser")
 @eqx.filter_jit
 def _solve(process, field, key, x_T, save_s, grid_s, solver, *, method, rtol, atol, num_steps,
            snr, n_corrector, t_eps, max_steps, progress, grid=None, rho=7.0, churn=10.0,
-           to_data=True, wrap=None):
+           to_data=True, wrap=None, order=None, eta=0.0, lower_order_final=None):
     """The one solve of `sample`/`transport`: the terms and default solver of `METHODS[method]`
     (`solver`, when given, replaces the default), on the explicit grid `grid_s` (solver time),
     else on `grid` or the method's default grid, else with adaptive steps."""
@@ -60,7 +60,8 @@ def _solve(process, field, key, x_T, save_s, grid_s, solver, *, method, rtol, at
     T = process.T
     saveat = diffrax.SaveAt(ts=save_s) if save_s is not None else diffrax.SaveAt(t1=True)
     if solver is None:
-        solver = spec.solver(process, field, key, Options(num_steps, snr, n_corrector, churn))
+        solver = spec.solver(process, field, key, Options(num_steps, snr, n_corrector, churn,
+                                                          order, eta, lower_order_final))
     if wrap is not None:
         solver = wrap(solver)
     if spec.terms == "pf_ode":
@@ -101,6 +102,9 @@ def sample(
     ts: Float[ArrayLike, "..."] | None = None,  # checked by solvers.solver_times
     rho: float = 7.0,
     churn: float = 10.0,
+    order: int | None = None,
+    eta: float = 0.0,
+    lower_order_final: bool | None = None,
     t_eps: float = 1e-3,
     max_steps: int | None = None,
     save_ts: Float[ArrayLike, " k"] | None = None,
@@ -108,7 +112,7 @@ def sample(
     progress: bool = False,
     return_stats: bool = False,
     wrap: Callable[[diffrax.AbstractSolver], diffrax.AbstractSolver] | None = None,
-) -> Float[Array, "n *d"] | tuple[Float[Array, "..."], SolveStats]:
+) -> Float[Array, "n *d"] | Float[Array, "k n *d"] | tuple[Float[Array, "..."], SolveStats]:
     """Draw `shape[0]` samples by integrating the generative dynamics from t = T to t = t_eps.
 
     **Arguments:**
@@ -130,7 +134,19 @@ def sample(
       `"uniform"`): `"edm_heun"` — EDM's Heun sampler (Karras et al. 2022, Alg. 1; NFE = 2 per
       step); `"edm_churn"` — its stochastic variant (Alg. 2, S_churn = `churn`); `"ddim"` —
       deterministic DDIM (Song, Meng & Ermon 2021; first order, NFE = 1 per step);
-      `"dpm2m"` — DPM-Solver++(2M) (Lu et al. 2022b, Alg. 2; second order, NFE = 1 per step).
+      `"dpm2m"` — DPM-Solver++(2M) (Lu et al. 2022b, Alg. 2; second order, NFE = 1 per step);
+      `"dpm3m"` — DPM-Solver++ multistep, `order` 1–3 (default 3); `"dpm2s"` — DPM-Solver++(2S)
+      (singlestep, NFE = 2 per step); `"dpm2m_sde"` — SDE-DPM-Solver++(2M) (stochastic);
+      `"ipndm"` — iPNDM (Zhang & Chen 2023; Adams–Bashforth in r, `order` 1–4, default 4);
+      `"deis"` — DEIS-tAB (Zhang & Chen 2023, `order` 1–3, default 3); `"unipc"` /
+      `"unipc_bh1"` — UniPC with B(h) = e^h − 1 / h (Zhao et al. 2023; UniP-`order` + UniC,
+      `order` 1–3, default 3). All these take one evaluation per step except dpm2s, and warm
+      start at lower order. `grid` may also be `"time_quadratic"` (uniform in √t).
+    - `order`: the order of dpm3m, ipndm, deis, unipc (None: the method's default).
+    - `eta`: DDIM's η in [0, 1] (method="ddim"; 0 deterministic, 1 DDPM's ancestral sampler).
+    - `lower_order_final`: lower-order final steps (None: as the method's paper does —
+      on for dpm3m (grids under 15 steps), dpm2m_sde and unipc, off for ipndm and deis; for
+      edm_heun/edm_churn `True` skips the last Heun correction as EDM does, one NFE fewer).
     - `solver`: for `method="ode"`, `"tsit5"`, `"dopri5"`, `"dopri8"` or any Diffrax solver
       instance (`diffrax.Heun()`, `diffrax.Bosh3()`, your own `AbstractSolver`): adaptive
       steps need one with an error estimate (`diffrax.AbstractAdaptiveSolver`); on a fixed grid
@@ -162,6 +178,15 @@ def sample(
                          "method='ode'")
     if grid is not None and grid not in GRIDS:
         raise ValueError(f"unknown time grid {grid!r}; choose one of {tuple(GRIDS)}")
+    if order is not None and order not in spec.orders:
+        has = tuple(name for name, m in METHODS.items() if m.orders)
+        raise ValueError(
+            f"method={method!r} takes order in {spec.orders}, got order={order!r}" if spec.orders
+            else f"method={method!r} has no order option (methods with one: {has}); drop order=")
+    if eta != 0 and not spec.eta:
+        raise ValueError(f"eta= is DDIM's noise scale: use method='ddim', not {method!r}")
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta must lie in [0, 1] (0: deterministic DDIM, 1: DDPM), got {eta}")
     if not (rho > 0 and churn >= 0):
         raise ValueError(f"rho must be positive and churn non-negative, got rho={rho}, "
                          f"churn={churn}")
@@ -199,6 +224,13 @@ def sample(
         num_steps = grid_s.shape[0] - 1
     elif fixed and num_steps < 1:
         raise ValueError(f"num_steps must be a positive integer, got {num_steps}")
+    steps_of = getattr(user_solver, "num_steps", None)
+    if (fixed and steps_of is not None and steps_of != num_steps
+            and (getattr(user_solver, "lower_order_final", False)
+                 or getattr(user_solver, "skip_last_correction", False))):
+        raise ValueError(f"{type(user_solver).__name__}(num_steps={steps_of}) treats its last "
+                         f"steps apart but the grid has {num_steps} steps: give it "
+                         f"num_steps={num_steps}")
     key_prior, key_solve = jax.random.split(key)
     if x_T is None:
         if shape is None or len(shape) < 2:
@@ -215,6 +247,7 @@ def sample(
         process, field, key_solve, x_T, save_s, grid_s, user_solver, method=method, rtol=rtol,
         atol=atol, num_steps=num_steps, snr=snr, n_corrector=n_corrector, t_eps=t_eps,
         max_steps=max_steps, progress=progress, grid=grid, rho=rho, churn=churn, wrap=wrap,
+        order=order, eta=eta, lower_order_final=lower_order_final,
     )
     hint = ("loosen rtol/atol or raise t_eps" if not fixed
             else "raise num_steps or t_eps" + (" or lower snr" if "pc" in method else ""))

@@ -1,6 +1,7 @@
 """PyTorch peers for benchmarks/samplers.py: the same analytic Gaussian-mixture score under the
 same VP SDE, solved by torchdiffeq (dopri5 PF-ODE), torchsde (Euler reverse SDE) and diffusers'
-DPMSolverMultistep / Euler / Heun schedulers on the Karras σ-grid.
+DPMSolverMultistep (2M, 3M, 2M SDE) / UniPCMultistep (orders 2, 3) / DEISMultistep (order 3) /
+Euler / Heun schedulers on the Karras σ-grid.
 
 Run by the sdegen harness in the peers venv (`bash benchmarks/peers/setup.sh`):
     benchmarks/peers/.venv/bin/python benchmarks/peers/samplers_torch.py PROBLEM.npz OUT.npz
@@ -113,18 +114,25 @@ def diffusers_run(kind, score, sde, x_T, t_eps, nfe):
     abar = torch.exp(2 * sde.log_alpha(tk))
     betas = 1 - abar / torch.cat([torch.ones(1, dtype=torch.float64), abar[:-1]])
     common = dict(num_train_timesteps=n_train, trained_betas=betas.numpy(), use_karras_sigmas=True)
-    if kind == "dpm2m":
-        sch = diffusers.DPMSolverMultistepScheduler(algorithm_type="dpmsolver++", solver_order=2,
-                                                    lower_order_final=False, **common)
-        steps = nfe
-    elif kind == "euler":
-        sch = diffusers.EulerDiscreteScheduler(**common)
-        steps = nfe
-    else:  # heun: 2 evaluations a step, the last step (to σ = 0) one: NFE = 2 steps - 1
-        sch = diffusers.HeunDiscreteScheduler(**common)
-        steps = (nfe + 1) // 2
+    dpm = diffusers.DPMSolverMultistepScheduler
+    makers = {
+        "dpm2m": lambda: dpm(algorithm_type="dpmsolver++", solver_order=2,
+                             lower_order_final=False, **common),
+        "dpm2m_lof": lambda: dpm(algorithm_type="dpmsolver++", solver_order=2, **common),
+        "dpm3m": lambda: dpm(algorithm_type="dpmsolver++", solver_order=3, **common),
+        "dpm2m_sde": lambda: dpm(algorithm_type="sde-dpmsolver++", solver_order=2, **common),
+        "unipc2": lambda: diffusers.UniPCMultistepScheduler(solver_order=2, **common),
+        "unipc3": lambda: diffusers.UniPCMultistepScheduler(solver_order=3, **common),
+        "deis3": lambda: diffusers.DEISMultistepScheduler(solver_order=3, **common),
+        "euler": lambda: diffusers.EulerDiscreteScheduler(**common),
+        "heun": lambda: diffusers.HeunDiscreteScheduler(**common),
+    }
+    sch = makers[kind]()
+    # heun: 2 evaluations a step, the last step (to σ = 0) one: NFE = 2 steps - 1
+    steps = (nfe + 1) // 2 if kind == "heun" else nfe
     sch.set_timesteps(steps)
-    x = x_T * sch.init_noise_sigma if kind != "dpm2m" else x_T.clone()
+    gen = torch.Generator().manual_seed(0)
+    x = x_T * sch.init_noise_sigma if kind in ("euler", "heun") else x_T.clone()
     sigmas = sch.sigmas
     for i, ts in enumerate(sch.timesteps):
         idx = sch.step_index if sch.step_index is not None else 0
@@ -133,7 +141,8 @@ def diffusers_run(kind, score, sde, x_T, t_eps, nfe):
         x_in = sch.scale_model_input(x, ts)
         std = math.sqrt(-math.expm1(2 * sde.log_alpha(t)))
         eps = -std * score(x_in, t)
-        x = sch.step(eps, ts, x).prev_sample
+        x = sch.step(eps, ts, x, generator=gen).prev_sample if "sde" in kind else \
+            sch.step(eps, ts, x).prev_sample
         del i
     return x
 

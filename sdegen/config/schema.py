@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..fields import PARAMETERISATIONS
 from ..objectives import WEIGHTINGS
-from ..solvers import METHODS
+from ..solvers import GRIDS, METHODS
 from .build import DATASETS, MODELS, OBJECTIVES, PROCESSES, names_in
 
 
@@ -174,6 +174,17 @@ class SampleConfig:
     t_eps: float = field(default=1e-3, metadata={"min": 0.0, "max": 0.5})
     max_steps: int = field(default=16_384, metadata=_positive())
     """Step limit of the adaptive ODE solver (method=ode)."""
+    grid: str = field(default="", metadata=_choice("", *GRIDS))
+    """Time grid of a fixed-step method (empty: the method's own, e.g. karras for the few-step
+    samplers); with method=ode a grid makes the PF-ODE solve fixed-step."""
+    rho: float = field(default=7.0, metadata=_positive())
+    """Exponent of the karras grid (Karras et al. 2022, eq. 5)."""
+    churn: float = field(default=10.0, metadata={"min": 0.0})
+    """S_churn of method=edm_churn (Karras et al. 2022, Alg. 2)."""
+    order: int = field(default=0, metadata={"min": 0, "max": 4})
+    """Order of a multistep sampler (dpm3m, ipndm, deis, unipc); 0: the method's default."""
+    eta: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
+    """DDIM's η (method=ddim): 0 deterministic, 1 DDPM's ancestral sampler."""
 
 
 @dataclass

@@ -51,9 +51,10 @@ def draw(cfg: C.Config, field, n: int, key: PRNGKeyArray, method: str | None = N
         return sample(process, field, key=key, shape=(n, *shape), method=method, rtol=s.rtol,
                       atol=s.atol, num_steps=s.num_steps, snr=s.snr, n_corrector=s.n_corrector,
                       t_eps=s.t_eps, max_steps=s.max_steps if method == "ode" else None,
-                      return_stats=True)
+                      grid=s.grid or None, rho=s.rho, churn=s.churn, order=s.order or None,
+                      eta=s.eta, return_stats=True)
     except SolverError as err:
-        keys_ = "max_steps rtol atol t_eps" if method == "ode" else "num_steps t_eps snr"
+        keys_ = "max_steps rtol atol t_eps" if method == "ode" else "num_steps t_eps snr grid"
         raise _config_hint(err, "sample", keys_) from None
 
 

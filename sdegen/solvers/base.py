@@ -14,6 +14,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 
 import diffrax
 import equinox as eqx
+import jax.numpy as jnp
 
 from ..processes import AbstractLinearSDE
 
@@ -40,3 +41,43 @@ class AbstractGridSampler(diffrax.AbstractSolver):
 
     def func(self, terms, t0, y0, args):
         return terms.vf(t0, y0, args)
+
+    def schedule(self, s):
+        """(α, σ, λ) at solver time s: the mean coefficient, the kernel std and the half
+        log-SNR λ = log(α/σ) = -log r of the forward time T - s (Lu et al. 2022, Sec. 3.1)."""
+        t = self.sde.T - s
+        return self.sde.alpha(t), self.sde.std(t), -jnp.log(self.sde.noise_ratio(t))
+
+    def solver_time_of_lambda(self, lam, like):
+        """The solver time s whose half log-SNR is `lam` (the closed-form inverse of r)."""
+        return (self.sde.T - self.sde.time_of_noise_ratio(jnp.exp(-lam))).astype(like.dtype)
+
+
+def step_order(i, order: int, num_steps: int | None, lower_order_final: bool,
+               below: int | None = None):
+    """The order of multistep step `i` (0-based): `order` after the warm start (step i uses
+    at most i + 1 points), and with `lower_order_final` at most `num_steps - i` on the last
+    steps (the final step first order), as DPM-Solver++ and UniPC do (Lu et al. 2022b, App. D;
+    Zhao et al. 2023, Sec. 4) — only on grids of fewer than `below` steps when `below` is set
+    (DPM-Solver++: 15, as diffusers). `num_steps = None`: no final-step rule."""
+    k = jnp.minimum(order, i + 1)
+    if lower_order_final and num_steps is not None and (below is None or num_steps < below):
+        k = jnp.minimum(k, num_steps - i)
+    return jnp.maximum(k, 1)
+
+
+def check_order(name: str, order: int, orders: tuple[int, ...]) -> None:
+    """One-line error for an order a sampler does not implement."""
+    if isinstance(order, bool) or order not in orders:
+        raise ValueError(f"{name} has orders {', '.join(map(str, orders))}; got order={order!r}: "
+                         f"pick one of them")
+
+
+def push(history, value):
+    """Newest-first history: `value` in front, the oldest entry dropped."""
+    return jnp.concatenate([value[None], history[:-1]], axis=0)
+
+
+def combine(weights, history):
+    """Σ_j w_j history_j over the leading (history) axis."""
+    return jnp.tensordot(weights.astype(history.dtype), history, axes=1)

@@ -6,6 +6,8 @@ user's explicit grid of forward times t (the `ts=` of `sdegen.sample`)."""
 
 from __future__ import annotations
 
+import math
+
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
@@ -42,10 +44,24 @@ def uniform_grid(sde: AbstractProcess, num_steps: int, t_eps: float) -> Float[Ar
     return jnp.linspace(0.0, sde.T - t_eps, num_steps + 1)
 
 
+def time_quadratic_grid(sde: AbstractProcess, num_steps: int, t_eps: float
+                        ) -> Float[Array, " m"]:
+    """Steps uniform in √t, t_i = (√T + i/N (√t_eps - √T))² (DDIM's "quadratic" schedule, Song,
+    Meng & Ermon 2021, App. D.2; DPM-Solver's "time_quadratic", Lu et al. 2022)."""
+    u = jnp.linspace(0.0, 1.0, num_steps + 1)
+    t = (math.sqrt(sde.T) + u * (math.sqrt(t_eps) - math.sqrt(sde.T))) ** 2
+    return (sde.T - t).at[0].set(0.0).at[-1].set(sde.T - t_eps)
+
+
+PROCESS_FREE_GRIDS = ("uniform", "time_quadratic")
+"""Grids built in t alone, for any process (the others need a linear SDE's noise ratio)."""
+
 GRIDS = {
     "karras": karras_grid,
     "logsnr": lambda sde, num_steps, t_eps, rho: logsnr_grid(sde, num_steps, t_eps),
     "uniform": lambda sde, num_steps, t_eps, rho: uniform_grid(sde, num_steps, t_eps),
+    "time_quadratic": lambda sde, num_steps, t_eps, rho: time_quadratic_grid(sde, num_steps,
+                                                                             t_eps),
 }
 """Grid name -> builder `(process, num_steps, t_eps, rho) -> increasing solver times`."""
 
@@ -54,13 +70,14 @@ def time_grid(
     sde: AbstractProcess, name: str, num_steps: int, t_eps: float, rho: float = 7.0
 ) -> Float[Array, " m"]:
     """The grid `name` (one of `GRIDS`) with `num_steps` steps from t = T to t = t_eps.
-    "karras" and "logsnr" are built in the noise ratio of a linear SDE; "uniform" fits any
-    process."""
+    "karras" and "logsnr" are built in the noise ratio of a linear SDE; "uniform" and
+    "time_quadratic" fit any process."""
     if name not in GRIDS:
         raise ValueError(f"unknown time grid {name!r}; choose one of {tuple(GRIDS)}")
-    if name != "uniform" and not isinstance(sde, AbstractLinearSDE):
+    if name not in PROCESS_FREE_GRIDS and not isinstance(sde, AbstractLinearSDE):
         raise ValueError(f"grid={name!r} is built from the noise schedule of a linear SDE; "
-                         f"{type(sde).__name__} is not one: use grid='uniform' or ts=")
+                         f"{type(sde).__name__} is not one: use grid='uniform', "
+                         "'time_quadratic' or ts=")
     return GRIDS[name](sde, num_steps, t_eps, rho)
 
 

@@ -107,6 +107,14 @@ def evals_per_step(solver: diffrax.AbstractSolver) -> tuple[int, int]:
                      "`field_evals` attribute (field evaluations per step) or drop return_stats")
 
 
+def evals_saved(solver: diffrax.AbstractSolver) -> int:
+    """Evaluations a whole fixed-grid solve makes fewer than `field_evals` × steps (e.g. EDM's
+    skipped last correction), from the solver's optional `evals_saved` attribute."""
+    if _is_wrapper(solver):
+        return evals_saved(solver.solver)
+    return int(getattr(solver, "evals_saved", 0))
+
+
 def _is_wrapper(solver) -> bool:
     # `diffrax.AbstractWrappedSolver` forwards isinstance to the wrapped solver; look at the MRO
     return diffrax.AbstractWrappedSolver in type(solver).__mro__
@@ -151,7 +159,7 @@ def stats_of(sol: diffrax.Solution, solver: diffrax.AbstractSolver) -> SolveStat
     initial step-size selection with dt0=None costs no extra evaluation of the field)."""
     init, per_step = evals_per_step(solver)
     steps = int(sol.stats["num_steps"])
-    nfe = init + per_step * steps
+    nfe = init + per_step * steps - evals_saved(solver)
     return SolveStats(
         nfe=nfe,
         num_steps=steps,

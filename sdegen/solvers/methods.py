@@ -17,11 +17,14 @@ import jax
 
 from ..manifolds import Euclidean
 from ..processes import denoiser, reverse_drift
-from .dpm_solver import DDIM, DPMSolverPP2M
+from .deis import DEIS
+from .dpm_solver import DDIM, DPMSolverPP2M, DPMSolverPP2MSDE, DPMSolverPP2S, DPMSolverPPMultistep
 from .edm import EDMSampler
 from .geodesic import GeodesicRandomWalk
+from .ipndm import IPNDM
 from .langevin import ReverseDiffusionLangevin
 from .noise import diagonal_noise
+from .unipc import UniPC
 
 
 class Options(NamedTuple):
@@ -31,6 +34,12 @@ class Options(NamedTuple):
     snr: float
     n_corrector: int
     churn: float
+    order: int | None = None
+    """The order of a multistep sampler (None: the method's default)."""
+    eta: float = 0.0
+    """DDIM's noise scale η in [0, 1]."""
+    lower_order_final: bool | None = None
+    """Lower-order final steps (None: as the method's paper does)."""
 
 
 def _batched(field: Callable) -> Callable:
@@ -78,16 +87,45 @@ def _euler_maruyama(process, field, key, o: Options):
     return GeodesicRandomWalk(process.manifold)
 
 
+def _final(o: Options, paper: bool) -> bool:
+    return paper if o.lower_order_final is None else bool(o.lower_order_final)
+
+
+def _edm_heun(process, field, key, o: Options):
+    return EDMSampler(process, num_steps=o.num_steps, skip_last_correction=_final(o, False))
+
+
 def _edm_churn(process, field, key, o: Options):
     return EDMSampler(process, key=jax.random.fold_in(key, 2), churn=o.churn,
-                      num_steps=o.num_steps)
+                      num_steps=o.num_steps, skip_last_correction=_final(o, False))
+
+
+def _ddim(process, field, key, o: Options):
+    return DDIM(process, eta=o.eta, key=jax.random.fold_in(key, 3) if o.eta > 0 else None)
+
+
+def _multistep(cls, default_order: int, paper_final: bool, **kw):
+    """Builder of a multistep sampler: its order (`Options.order` or the default), the grid's
+    step count and the final-step rule."""
+
+    def build(process, field, key, o: Options):
+        return cls(process, solver_order=o.order or default_order, num_steps=o.num_steps,
+                   lower_order_final=_final(o, paper_final), **kw)
+
+    return build
+
+
+def _dpm2m_sde(process, field, key, o: Options):
+    return DPMSolverPP2MSDE(process, key=jax.random.fold_in(key, 4), num_steps=o.num_steps,
+                            lower_order_final=_final(o, True))
 
 
 class Method(NamedTuple):
     """One sampling method: `terms` names the dynamics ("pf_ode", "denoiser" — linear SDEs
     only — or "reverse_sde"), `solver(process, field, key, options)` builds its default
     solver, `grid` is its default time grid (`grids.GRIDS`; `None` = adaptive steps),
-    `score` says it needs a score (a stochastic process), `euclidean` that it works in R^d only.
+    `score` says it needs a score (a stochastic process), `euclidean` that it works in R^d only,
+    `orders` the values its `order` option takes (empty: none), `eta` that it reads DDIM's η.
     """
 
     terms: str
@@ -95,6 +133,8 @@ class Method(NamedTuple):
     grid: str | None
     score: bool = True
     euclidean: bool = False
+    orders: tuple[int, ...] = ()
+    eta: bool = False
 
 
 METHODS: dict[str, Method] = {
@@ -102,9 +142,19 @@ METHODS: dict[str, Method] = {
     "sde": Method("reverse_sde", _euler_maruyama, "uniform"),
     "pc": Method("reverse_sde", _langevin, "uniform", euclidean=True),
     "pc_ode": Method("pf_ode", _langevin, "uniform", euclidean=True),
-    "edm_heun": Method("denoiser", lambda process, field, key, o: EDMSampler(process), "karras"),
+    "edm_heun": Method("denoiser", _edm_heun, "karras"),
     "edm_churn": Method("denoiser", _edm_churn, "karras"),
-    "ddim": Method("denoiser", lambda process, field, key, o: DDIM(process), "karras"),
+    "ddim": Method("denoiser", _ddim, "karras", eta=True),
     "dpm2m": Method("denoiser", lambda process, field, key, o: DPMSolverPP2M(process), "karras"),
+    "dpm3m": Method("denoiser", _multistep(DPMSolverPPMultistep, 3, True), "karras",
+                    orders=(1, 2, 3)),
+    "dpm2s": Method("denoiser", lambda process, field, key, o: DPMSolverPP2S(process), "karras"),
+    "dpm2m_sde": Method("denoiser", _dpm2m_sde, "karras"),
+    "ipndm": Method("denoiser", _multistep(IPNDM, 4, False), "karras", orders=(1, 2, 3, 4)),
+    "deis": Method("denoiser", _multistep(DEIS, 3, False), "karras", orders=(1, 2, 3)),
+    "unipc": Method("denoiser", _multistep(UniPC, 3, True, variant="bh2"), "karras",
+                    orders=(1, 2, 3)),
+    "unipc_bh1": Method("denoiser", _multistep(UniPC, 3, True, variant="bh1"), "karras",
+                        orders=(1, 2, 3)),
 }
 """Method name -> `Method`: the only list of `sdegen.sample`'s method names."""
