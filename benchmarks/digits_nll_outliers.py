@@ -25,7 +25,7 @@ Measured (2026-12-01, 2 shared CPU cores, ~7 min; NLL in nats per image, outlier
 | exact, tol 1e-4, t_eps 1e-5 (the table's) | 0.16 ± 1.78 | −7.34 | 33/179 | 176.0, 175.4 |
 | exact, tol 1e-6 | 0.16 | −7.34 | 33 | 175.9, 175.4 (max change 0.13) |
 | Hutchinson (1 probe) / mean of 8 | −0.12 / 0.27 | −5.09 / −6.25 | 12 / 17 | 172.6, 200.3 |
-| t_eps 1e-4 / 1e-3 / 1e-2 | 0.09 / −0.11 / −0.12 | −7.25 / −6.76 / −3.94 | 31 / 30 / 21 | 172, 160, 108 |
+| t_eps 1e-4, 1e-3, 1e-2 | 0.09, −0.11, −0.12 | −7.25, −6.76, −3.94 | 31, 30, 21 | 172, 160, 108 |
 
 The solve is not it: the tolerance moves no example by more than 0.13 nats, Hutchinson only
 adds probe noise (8.0 nats per example per probe), and t_eps moves the worst examples a little
