@@ -46,10 +46,10 @@ def log_prob(run, test):
 
 def nll_extremes_figure(test, lp, path: str | Path, *, title: str = "",
                         n: int = EXTREMES_N) -> Path:
-    """The `n` test images of highest NLL (top row, worst first) beside the `n` whose NLL is
-    closest to the median among the others (bottom row), each titled with its NLL in nats; the suptitle gives
-    the outlier threshold of `runs.nll` and how many images exceed it. `test`: (m, H, W, C)
-    images in [0, 1], `lp`: their log-likelihoods (nats)."""
+    """The `n` test images of highest NLL (top row, worst first) beside the `n` others whose
+    NLL is closest to the median (bottom row), each titled with its NLL in nats; the suptitle
+    gives the outlier threshold of `runs.nll` and how many images exceed it. `test`:
+    (m, H, W, C) images in [0, 1], `lp`: their log-likelihoods (nats)."""
     x = np.clip(np.asarray(test, dtype=np.float32), 0.0, 1.0)
     nll = -np.asarray(lp, dtype=np.float64)
     n = min(n, x.shape[0])
