@@ -96,8 +96,9 @@ META = {
 
 DATASETS = ("8gaussians", "checkerboard", "digits", "digits_binary")
 MODELS = ("vp", "vp_lik", "fm", "cnf", "vae", "helmholtz", "vae_bernoulli", "gan")
-LABELS = {"vp": "VP diffusion (σ² weighting)", "vp_lik": "VP diffusion (likelihood IS)",
-          "fm": "FM", "cnf": "CNF (max-lik)", "vae": "VAE",
+LABELS = {"vp": "VP diffusion (σ² weighting)",
+          "vp_lik": "VP diffusion (likelihood IS; EDM on digits)", "fm": "FM",
+          "cnf": "CNF (max-lik)", "vae": "VAE",
           "helmholtz": "Helmholtz (wake-sleep)", "vae_bernoulli": "VAE (Bernoulli)",
           "gan": "GAN"}
 APPLIES = {"8gaussians": ("vp", "vp_lik", "fm", "cnf", "vae", "gan"),
