@@ -49,9 +49,11 @@ the test set (the floor). Sampling time: wall time of drawing the test set's num
 measured on a second call after a warm-up call that compiles.
 
 Settings: full — 2000 steps, batch 256 for every model, 1000 toy test points / the 179 test digits,
-ODE rtol = atol = 1e-4, k = 512 importance samples: 446 s on 2 free CPU cores (2026-11-28; 2194 s
-when they were shared with other jobs at load ~14), the CNF left out (add `--models cnf`, toy
-only). `--small` — 150 steps, batch 64, 5 runs (`SMALL_PAIRS`), k = 32: a smoke test of every code
+ODE rtol = atol = 1e-4, k = 512 importance samples: 446 s on 2 free CPU cores before the three
+likelihood-weighted rows were added (2026-11-28; 2194 s when the cores were shared with other
+jobs at load ~14); with them 1518 s on 2 cores shared with two other jobs' training
+(2026-12-01), the CNF left out (add `--models cnf`, toy only). `--small` — 150 steps, batch 64,
+6 runs (`SMALL_PAIRS`), k = 32: a smoke test of every code
 path, its numbers mean nothing; 450 s wall at load ~16 but 152 s of CPU (≈ 2.5-3 min on 2 free
 cores). At 2000 steps the GAN collapses (a ring on 8gaussians, near-identical digits).
 
@@ -91,7 +93,8 @@ META = {
     "reproduces": "no published table: the families compared with diffusion / flow matching / "
                   "CNF inside one framework at equal budget (issue 8)",
     "published": None,
-    "full_cost": "~8 min on 2 CPU cores (measured 446 s on free cores; no CNF)",
+    "full_cost": "~10 min on 2 free CPU cores (446 s before the likelihood rows; 1518 s with "
+                 "them on shared cores; no CNF)",
 }
 
 DATASETS = ("8gaussians", "checkerboard", "digits", "digits_binary")
