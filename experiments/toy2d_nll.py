@@ -55,7 +55,10 @@ Settings and wall time on 2 CPU cores (measured; the machine was shared, so expe
   CNF (`--models vp subvp ve fm ot_cfm`) the table took 1.8 h of training. Runs resume from
   their latest checkpoint (every 1000 steps), so the full table can be built in pieces.
   Measured test NLL: 8gaussians 2.87-2.91 (ideal 2.838; CNF 2.862), checkerboard 3.60-3.66
-  (ideal 3.466);
+  (ideal 3.466). The likelihood-IS rows (2026-12-01, `--models vp_lik subvp_lik`, ~16 min
+  on shared cores): 8gaussians VP 2.921, sub-VP 2.940; checkerboard VP 3.677, sub-VP 3.730,
+  i.e. 0.02-0.07 nats *above* the σ²-weighted rows' 2.904 / 2.908 / 3.648 / 3.656: in 2-D at
+  this budget the likelihood weighting does not pay;
 - `--small`: the SDE rows only (both weightings), 800 steps (the EMA's warm-up in `train` keeps
   the initial weights out of it), 500 test points, rtol = atol = 1e-3, grid 24 × 24 — ≈ 2 min
   before the likelihood rows were added (measured again in issue 23's report). A smoke
