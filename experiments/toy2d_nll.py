@@ -7,21 +7,35 @@ al. 2021, "Score-Based Generative Modeling through Stochastic Differential Equat
 2021, Sec. 4.3 and Table 2: VP, sub-VP and VE SDEs compared by NLL), at toy scale.
 
 For each dataset (8gaussians, checkerboard) and each SDE (VP β ∈ [0.1, 20], sub-VP β ∈
-[0.1, 20], VE σ ∈ [0.01, 10]) a noise-predicting MLP score model is trained with denoising
-score matching (`sdegen.train.train`), then `sdegen.runs.evaluate_run` measures the test NLL in
-nats with the exact PF-ODE likelihood (t_eps = 1e-5), the sliced Wasserstein distance of PF-ODE
-samples to held-out data, and writes `density.png` into each run directory.
+[0.1, 20], VE σ ∈ [0.01, 10]) a noise-predicting MLP score model (Ho et al. 2020's ε
+parameterisation) is trained with denoising score matching (`sdegen.train.train`), then
+`sdegen.runs.evaluate_run` measures the test NLL in nats with the exact PF-ODE likelihood
+(t_eps = 1e-5), the sliced Wasserstein distance of PF-ODE samples to held-out data, and writes
+`density.png` into each run directory. Which published recipe each row follows:
+
+- VP, sub-VP, VE "(σ² weighting)": Song et al. 2021 (ICLR), λ(t) = σ(t)², t ~ U[1e-5, 1] — their
+  sample-quality recipe (`{vp,subvp,ve}_{dataset}.yaml`);
+- VP, sub-VP "(likelihood IS)": Song, Durkan, Murray & Ermon 2021 ("Maximum Likelihood Training
+  of Score-Based Diffusion Models", NeurIPS, Thm. 1 and Sec. 5): λ(t) = g(t)², which makes the
+  loss a bound on the KL to the data, with t drawn by importance sampling q(t) ∝ g²/σ²
+  (`objective.weighting=likelihood_is`, `{vp,subvp}_lik_{dataset}.yaml`) — the setting that
+  paper reports NLL with (their Table 2 has VP and sub-VP rows; VE is not among them, so VE keeps
+  only its σ² row). EDM preconditioning (Karras et al. 2022) is a sample-quality recipe; it was
+  measured on the digits (issue 23, `benchmarks/digits_nll_outliers.py`) and is not used here.
 
 The same table holds the neural-ODE flows of one API (`--models`): an FFJORD-style CNF trained
-by maximum likelihood (Grathwohl et al. 2019; Hutchinson trace, light RNODE penalties), flow
-matching on the linear path (Lipman et al. 2023) and OT-CFM (Tong et al. 2024). Every model
+by maximum likelihood (FFJORD, Grathwohl et al. 2019; Hutchinson trace, light RNODE penalties of
+Finlay et al. 2020), flow matching on the linear path (Lipman et al. 2023, the OT path their
+likelihood tables use) and OT-CFM (Tong et al. 2024), all at t = 0. Every model
 gets the same budget — the same number of optimiser steps and batch size — and the table
 reports the training wall time that budget cost and the NFE of one adaptive ODE sample
 (rtol = atol as in the setting). All are scored by the same exact `sdegen.log_prob`.
 
 Outputs in `OUT/toy2d_nll/`:
 
-- `metrics.json` — one record per run (NLL ± standard error, ideal, the true density's NLL on
+- `metrics.json` — one record per run (NLL ± standard error, its median and the number of test
+  points beyond the robust outlier threshold median + 3.5 · 1.4826 · MAD of `sdegen.runs.nll`,
+  ideal, the true density's NLL on
   the same test points and the model's gap to it, uniform-on-box NLL, sliced W against the
   data-vs-data floor, NFE, wall times) and the settings used;
 - `nll_table.md` — the same table as printed;
@@ -41,9 +55,13 @@ Settings and wall time on 2 CPU cores (measured; the machine was shared, so expe
   CNF (`--models vp subvp ve fm ot_cfm`) the table took 1.8 h of training. Runs resume from
   their latest checkpoint (every 1000 steps), so the full table can be built in pieces.
   Measured test NLL: 8gaussians 2.87-2.91 (ideal 2.838; CNF 2.862), checkerboard 3.60-3.66
-  (ideal 3.466);
-- `--small`: the SDE rows only, 800 steps (the EMA's warm-up in `train` keeps the initial
-  weights out of it), 500 test points, rtol = atol = 1e-3, grid 24 × 24 — ≈ 2 min. A smoke
+  (ideal 3.466). The likelihood-IS rows (2026-12-01, `--models vp_lik subvp_lik`, ~16 min
+  on shared cores): 8gaussians VP 2.921, sub-VP 2.940; checkerboard VP 3.677, sub-VP 3.730,
+  i.e. 0.02-0.07 nats *above* the σ²-weighted rows' 2.904 / 2.908 / 3.648 / 3.656: in 2-D at
+  this budget the likelihood weighting does not pay;
+- `--small`: the SDE rows only (both weightings), 800 steps (the EMA's warm-up in `train` keeps
+  the initial weights out of it), 500 test points, rtol = atol = 1e-3, grid 24 × 24 — ≈ 2 min
+  before the likelihood rows were added (measured again in issue 23's report). A smoke
   test: its NLLs are ~0.5-0.8 nats above the ideal.
 
     python experiments/toy2d_nll.py [--small] [--out results]
@@ -65,6 +83,7 @@ from sdegen.config import Config, load
 from sdegen.data import IDEAL_NLL, checkerboard_log_prob, eight_gaussians
 from sdegen.experiment import cli, write_metrics
 from sdegen.runs import evaluate_run
+from sdegen.runs.nll import OUTLIER_RULE, format_nll
 from sdegen.train import data_sampler, keys, train
 
 TRUE_LOG_PROB = {"8gaussians": eight_gaussians().log_prob, "checkerboard": checkerboard_log_prob}
@@ -82,11 +101,12 @@ META = {
                  "CNF (1.8 h)",
 }
 DATASETS = ("8gaussians", "checkerboard")
-SDES = ("vp", "subvp", "ve")
+SDES = ("vp", "vp_lik", "subvp", "subvp_lik", "ve")
 FLOWS = ("cnf", "fm", "ot_cfm")
 MODELS = SDES + FLOWS
-LABELS = {"vp": "VP", "subvp": "sub-VP", "ve": "VE", "cnf": "CNF (max-lik)", "fm": "FM",
-          "ot_cfm": "OT-CFM"}
+LABELS = {"vp": "VP (σ² weighting)", "vp_lik": "VP (likelihood IS)",
+          "subvp": "sub-VP (σ² weighting)", "subvp_lik": "sub-VP (likelihood IS)",
+          "ve": "VE (σ² weighting)", "cnf": "CNF (max-lik)", "fm": "FM", "ot_cfm": "OT-CFM"}
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "toy2d"
 """Each row is the shipped `configs/toy2d/{model}_{dataset}.yaml` (the CNF's is a smaller MLP with
 slow time features, which keeps its max-lik ODE non-stiff: max_freq 64 made NFE explode); the
@@ -144,15 +164,18 @@ def _training_wall(run_dir: Path) -> float:
 
 
 def format_table(records: list[dict]) -> str:
-    head = ("| dataset | model | test NLL (nats) | ideal | true NLL on test | gap | uniform box | "
-            "sliced W (data floor) | sample NFE | train s | eval s |")
+    head = ("| dataset | model | test NLL (nats) | median | outliers | ideal | true NLL on test | "
+            "gap | uniform box | sliced W (data floor) | sample NFE | train s | eval s |")
     rule = "|" + "|".join("---" for _ in range(head.count("|") - 1)) + "|"
     rows = [head, rule]
     for r in records:
         ideal = r["ideal_nll_nats"]
         rows.append(
             f"| {r['dataset']} | {LABELS[r['model']]} | "
-            f"{r['test_nll_nats']:.3f} ± {r['test_nll_stderr']:.3f} | {ideal:.3f} | "
+            f"{r['test_nll_nats']:.3f} ± {r['test_nll_stderr']:.3f} | "
+            f"{r['test_nll_median']:.3f} | "
+            f"{r['test_nll_outliers']}/{r['n_test']} > {r['test_nll_outlier_threshold']:.2f} | "
+            f"{ideal:.3f} | "
             f"{r['true_nll_on_test_nats']:.3f} | {r['gap_to_true_on_test_nats']:+.3f} | "
             f"{r['uniform_box_nll_nats']:.3f} | "
             f"{r['sliced_w_model_vs_test']:.3f} ({r['sliced_w_data_vs_test']:.3f}) | "
@@ -241,7 +264,7 @@ def main(small: bool = False, out: str | Path = "results", models=None,
     (out_dir / "nll_table.md").write_text(
         f"Test NLL in nats, {setting} setting ({s['steps']} training steps, "
         f"{s['n_test']} test points); total wall {wall:.0f} s. `gap` = test NLL minus the true "
-        f"density's NLL on the same test points.\n\n{table}\n"
+        f"density's NLL on the same test points; outliers: {OUTLIER_RULE}.\n\n{table}\n"
     )
     png = _figure(records, out_dir / "nll_densities.png", datasets, models)
     metrics = {
@@ -271,10 +294,13 @@ def main(small: bool = False, out: str | Path = "results", models=None,
 
 
 def headline(metrics: dict) -> dict:
-    """Test NLL of every run, beside the ideal NLL of each dataset."""
+    """Test NLL of every run as mean ± s.e. (median; outliers/n > threshold), beside the ideal
+    NLL of each dataset."""
     out = {f"ideal NLL {ds} (analytic)": v for ds, v in metrics["ideal_nll_nats"].items()}
+    out["test NLL cells"] = (f"nats: mean ± s.e. (median; number of test points with "
+                             f"{OUTLIER_RULE})")
     for r in metrics["runs"]:
-        out[f"test NLL {r['dataset']} {LABELS[r['model']]}"] = r["test_nll_nats"]
+        out[f"test NLL {r['dataset']} {LABELS[r['model']]}"] = format_nll(r, 3)
     return out
 
 

@@ -152,3 +152,17 @@ def test_repository_experiments_follow_the_convention():
     for path in found.values():
         module = R.load(path)  # raises a ConfigError naming the file and what is missing
         assert module.META["full_cost"]
+
+
+def test_index_keeps_sections_of_experiments_without_runs(fake, tmp_path):
+    # results are git-ignored: an experiment with no run under RESULTS keeps its old section
+    results = tmp_path / "results"
+    _fake_run(results, "good", "full", "2026-03-01T00:00:00+00:00", 0.625)
+    old = render(fake, results)
+    assert "| score | 0.75 | 0.625 |" in old
+    _fake_run(tmp_path / "other", "no_meta", "small", "2026-03-02T00:00:00+00:00", 1.0)
+    new = render(fake, tmp_path / "other", previous=old)
+    assert "| score | 0.75 | 0.625 |" in new  # kept: `good` has no run under `other`
+    assert "kept from the previous index, with no run there: good" in new
+    assert new.count("## good") == 1 and new.count("| good |") == 1
+    assert "| score | 0.75 | 0.625 |" not in render(fake, tmp_path / "other")

@@ -9,7 +9,6 @@ classic families) is a small adapter in this package, chosen by `data_world` thr
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from ..metrics import sliced_wasserstein
 from ..sample import sample
 from ..train import keys, load_run
 from . import families, images, sphere, toy
+from .nll import nll_summary
 
 
 def _config_hint(err: SolverError, section: str, keys_: str) -> SolverError:
@@ -117,14 +117,12 @@ def open_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> Run:
 
 
 def nll_record(lp: Float[Array, " n"] | None, n: int, wall_s: float) -> dict:
-    """The test-NLL block of eval.json: mean and standard error of −log p (nats per example;
-    None without a likelihood), the number of test examples and the likelihood's wall time."""
-    return {
-        "test_nll_nats": None if lp is None else float(-jnp.mean(lp)),
-        "test_nll_stderr": None if lp is None else float(jnp.std(lp) / math.sqrt(n)),
-        "n_test": n,
-        "likelihood_wall_s": round(wall_s, 3),
-    }
+    """The test-NLL block of eval.json (`runs.nll.nll_summary`): mean and standard error of
+    −log p (nats per example; None without a likelihood), the median, the number of examples
+    beyond the robust outlier threshold median + 3.5 · 1.4826 · MAD (`test_nll_outliers`,
+    `test_nll_outlier_threshold`, `outlier_rule`), the mean without them, the number of test
+    examples and the likelihood's wall time."""
+    return {**nll_summary(lp), "n_test": n, "likelihood_wall_s": round(wall_s, 3)}
 
 
 def solve(run: Run, n: int, key: PRNGKeyArray, method: str | None) -> tuple:
