@@ -37,6 +37,8 @@ def test_short_training_learns_8gaussians(tmp_path):
     assert result["test_nll_nats"] < result["uniform_box_nll_nats"] - 0.5, result
     assert result["sliced_w_model_vs_test"] < 1.5 * result["sliced_w_data_vs_test"], result
     assert (run / "density.png").is_file() and (run / "eval.json").is_file()
+    env = json.loads((run / "eval.json").read_text())["environment"]
+    assert env["versions"]["jax"] == jax.__version__ and env["backend"] == jax.default_backend()
 
 
 def test_resume_is_bitwise_identical(tmp_path):

@@ -21,6 +21,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .. import config as C
+from ..environment import environment
 from ..errors import SolverError
 from ..likelihood import log_prob
 from ..metrics import sliced_wasserstein
@@ -214,9 +215,9 @@ def evaluate_run(run_dir: str | Path, grid: int = 48, overrides: Sequence[str] =
     lp = jax.block_until_ready(world.log_prob(run, test))
     nll = nll_record(lp, test.shape[0], time.perf_counter() - t0)
     metrics, line, figure = world.report(run, test, lp, nll, grid)
-    result = {**world.identity(run), **nll, **metrics}
+    result = {**world.identity(run), **nll, **metrics, "environment": environment()}
     path = run.dir / "eval.json"
-    path.write_text(json.dumps(result, indent=2))
+    C.write_atomic(path, json.dumps(result, indent=2))
     print(line)
     print(f"metrics -> {path}, figure -> {figure}")
     return result
