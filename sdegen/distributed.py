@@ -7,14 +7,19 @@ explicitly (`jax.distributed.initialize()` with no arguments does not read the l
 On CPU, cross-process collectives need gloo, which must be chosen before any backend exists —
 so nothing here (and nothing before it) may touch a backend, not even `jax.default_backend()`.
 
-A process that dies is noticed by the coordination service's heartbeat: the others are
-terminated after `heartbeat_timeout` seconds (SDEGEN_HEARTBEAT_TIMEOUT, default 100) instead of
-waiting forever in a collective.
+A process that dies (killed, pre-empted, hung) is noticed by a watchdog thread on every
+process (`_watchdog`): the others exit with one line after `heartbeat_timeout / 2` seconds
+(SDEGEN_HEARTBEAT_TIMEOUT, default 100), instead of waiting forever in a collective; JAX's own
+heartbeat timeout stays as the backstop.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import sys
+import threading
+import time
 
 import jax
 
@@ -52,6 +57,71 @@ def initialize(*, heartbeat_timeout: int | None = None, init_timeout: int = 300)
         raise ConfigError(f"--distributed: jax.distributed.initialize() failed ({first}); set "
                           f"{', '.join(ENV)} (see the README), or run under SLURM/MPI/a TPU "
                           "pod") from None
+    _start_watchdog(heartbeat_timeout)
+
+
+EXIT_PEER_FAILED = 2
+"""Exit status of a process whose peer died (the CLI's status for an sdegen error)."""
+
+
+def _peer_failed(why: str) -> None:
+    sys.stderr.write(f"sdegen: error: process {jax.process_index()} of {jax.process_count()}: "
+                     f"{why}; re-run every process with the same command to resume from the "
+                     "last checkpoint\n")
+    sys.stderr.flush()
+    os._exit(EXIT_PEER_FAILED)
+
+
+_STOP = threading.Event()
+
+
+def _watchdog(client, index: int, count: int, stale_s: float, beat_s: float) -> None:
+    """Each process bumps its own counter in the coordination service's key-value store every
+    `beat_s` seconds and watches the others'. A peer whose counter has not moved for `stale_s`
+    seconds (killed, pre-empted, hung), or a coordinator that no longer answers, ends this
+    process with one line — before JAX's own heartbeat timeout, which would abort with a C++
+    stack trace; without either, the survivors would wait forever in their next collective."""
+    seen: dict[int, tuple[str, float]] = {}
+    beat = 0
+    while not _STOP.is_set():
+        beat += 1
+        try:
+            client.key_value_set(f"sdegen/alive/{index}", str(beat), allow_overwrite=True)
+            now = time.monotonic()
+            for peer in range(count):
+                if peer == index:
+                    continue
+                try:
+                    value = client.key_value_try_get(f"sdegen/alive/{peer}")
+                except Exception:  # NOT_FOUND: that peer has not beaten yet
+                    value = ""
+                if peer not in seen or seen[peer][0] != value:
+                    seen[peer] = (value, now)
+                elif now - seen[peer][1] > stale_s:
+                    _peer_failed(f"process {peer} stopped responding ({stale_s:.0f} s without "
+                                 "a heartbeat)")
+        except Exception as err:  # the coordinator (process 0) is gone
+            if _STOP.is_set():  # ... because this process is shutting down
+                return
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+            _peer_failed(f"lost the coordinator ({first})")
+        time.sleep(beat_s)
+
+
+def _start_watchdog(heartbeat_timeout: int) -> None:
+    try:
+        from jax._src.distributed import global_state
+
+        client = global_state.client
+    except (ImportError, AttributeError):  # another jax layout: JAX's own timeout remains
+        return
+    if client is None or jax.process_count() == 1:
+        return
+    stale = max(heartbeat_timeout / 2, 2.0)
+    atexit.register(_STOP.set)  # runs before JAX's own shutdown (registered earlier)
+    threading.Thread(target=_watchdog, name="sdegen-watchdog", daemon=True,
+                     args=(client, jax.process_index(), jax.process_count(), stale,
+                           min(1.0, stale / 4))).start()
 
 
 def is_primary() -> bool:
