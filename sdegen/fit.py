@@ -32,6 +32,7 @@ from jaxtyping import Array, Key, PRNGKeyArray
 from tqdm.auto import tqdm
 
 from . import checkpoints as ckpt
+from .distributed import barrier
 from .errors import ConfigError, TrainingError
 
 NONFINITE = ("stop", "skip")
@@ -402,7 +403,7 @@ def fit(
                 print(f"resuming {run_dir} from step {state.step}")
         elif primary and metrics_path.exists():  # killed before its first checkpoint: afresh
             metrics_path.unlink()
-        _barrier("sdegen.fit: run dir ready")
+        barrier("sdegen.fit: run dir ready")
         mngr = ckpt.manager(ckpt_dir, keep, async_save=async_checkpoints)
 
     params, static = eqx.partition(state.model, eqx.is_inexact_array)
@@ -517,13 +518,6 @@ def _last_good(mngr, ckpt_dir) -> str:
     last = mngr.latest_step()
     return (f"last good checkpoint: {ckpt_dir}/{last}" if last is not None
             else "no checkpoint was written yet")
-
-
-def _barrier(name: str) -> None:
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
-        multihost_utils.sync_global_devices(name)
 
 
 class _Book:
