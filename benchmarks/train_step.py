@@ -5,10 +5,12 @@ guard, no logging, no checkpoints).
     python benchmarks/train_step.py [--configs configs/toy2d/demo.yaml ...] [--steps 200]
                                     [--label after] [--out benchmarks/results/train_step.json]
 
-`fit`'s step time is (wall(fit, 2N steps) - wall(fit, N steps)) / N, so its one compile cancels;
-the bare loop's is the median of N timed steps after a compile step, blocking each step's
-output (the honest per-step cost for a loop that would look at the loss). `fit` runs with the
-config's `train.log_every` and no run directory. With `--label`, the rows are merged into the
+`fit`'s step time is read from its own `metrics.jsonl`: the wall-clock difference between its
+first and last logging steps (each taken once that step's loss is on the host, so the compile
+and the final checkpoint are outside it) over the steps between; `fit` runs N steps with the
+config's `train.log_every` (at most N/4) and a checkpoint only at the end. The bare loop's time
+is the median of N timed steps after a compile step, blocking each step's output (the honest
+per-step cost of a loop that looks at every loss). With `--label`, the rows are merged into the
 JSON under that label, so a run at the commit before a change (`--label before`, with that
 commit's sdegen on PYTHONPATH) and one after land side by side.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,17 +42,16 @@ def _objects(cfg):
     return data.train_batch, model, loss, C.build_optimizer(cfg.train), keys
 
 
-def fit_step_s(cfg, steps: int) -> float:
+def fit_step_s(cfg, steps: int, log_every: int) -> float:
     sampler, model, loss, opt, keys = _objects(cfg)
     t = cfg.train
-    walls = []
-    for n in (steps, 2 * steps):
-        t0 = time.perf_counter()
-        sdegen.fit(loss, model, sampler, key=jax.numpy.stack([keys[1], keys[2]]), steps=n,
-                   batch_size=t.batch_size, optimizer=opt, log_every=t.log_every, devices=1,
-                   progress=False, name="bench")
-        walls.append(time.perf_counter() - t0)
-    return (walls[1] - walls[0]) / steps
+    with tempfile.TemporaryDirectory() as tmp:
+        sdegen.fit(loss, model, sampler, key=jax.numpy.stack([keys[1], keys[2]]), steps=steps,
+                   batch_size=t.batch_size, optimizer=opt, log_every=log_every, devices=1,
+                   run_dir=tmp, ckpt_every=10 * steps, progress=False, name="bench")
+        records = [json.loads(ln) for ln in (Path(tmp) / "metrics.jsonl").read_text().split()]
+    first, last = records[0], records[-1]  # wall_s is taken once the step's loss is on the host
+    return (last["wall_s"] - first["wall_s"]) / (last["step"] - first["step"])
 
 
 def bare_step_s(cfg, steps: int) -> float:
@@ -84,8 +86,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--configs", nargs="*",
                    default=["configs/toy2d/demo.yaml", "configs/sphere/rfm_volcano.yaml"])
-    p.add_argument("--steps", type=int, default=200)
-    p.add_argument("--big-steps", type=int, default=20,
+    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--big-steps", type=int, default=40,
                    help="steps for configs with batch_size > 1024 (the sphere RFM)")
     p.add_argument("--label", default="after")
     p.add_argument("--out", default="benchmarks/results/train_step.json")
@@ -101,9 +103,11 @@ def main() -> None:
             print(f"{path}: data missing, using {RFM_FALLBACK}")
             path, cfg = RFM_FALLBACK, C.load(RFM_FALLBACK)
         n = args.steps if cfg.train.batch_size <= 1024 else args.big_steps
-        fit_s, bare_s = fit_step_s(cfg, n), bare_step_s(cfg, n)
+        log_every = min(cfg.train.log_every, n // 4)
+        fit_s, bare_s = fit_step_s(cfg, n, log_every), bare_step_s(cfg, n)
         rows[path] = {"fit_step_ms": 1e3 * fit_s, "bare_step_ms": 1e3 * bare_s,
-                      "ratio": fit_s / bare_s, "steps": n, "batch_size": cfg.train.batch_size,
+                      "ratio": fit_s / bare_s, "steps": n, "log_every": log_every,
+                      "batch_size": cfg.train.batch_size,
                       "backend": jax.default_backend(), "jax": jax.__version__}
         print(f"{args.label:>8} {path:40s} fit {1e3 * fit_s:8.3f} ms/step  bare "
               f"{1e3 * bare_s:8.3f} ms/step  ratio {fit_s / bare_s:5.2f}")
