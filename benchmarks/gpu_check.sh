@@ -10,15 +10,16 @@
 # Writes $OUT/gpu_check.json (or benchmarks/results/gpu_check.json when $OUT is unset), plus
 # one log per section next to it. --dry-run: toy sizes on whatever backend is there (a CPU check
 # of the script itself). Env: PYTHON (default python3), EARTH_DATA (default ../shared/data/earth
-# or shared/data/earth), BUDGET_S (default 470).
+# or shared/data/earth), BUDGET_S (default 470; x6 for --dry-run).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RESULTS=${OUT:-$ROOT/benchmarks/results}
 LOGS=$RESULTS/gpu_check
 mkdir -p "$LOGS"
 PY=${PYTHON:-python3}
-DRY=""; [ "${1:-}" = "--dry-run" ] && DRY="--dry-run"
-BUDGET=${BUDGET_S:-470}
+DRY=""; SCALE=1
+if [ "${1:-}" = "--dry-run" ]; then DRY="--dry-run"; SCALE=6; fi  # CPU compiles are slow
+BUDGET=${BUDGET_S:-$((470 * SCALE))}
 START=$(date +%s)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -27,7 +28,7 @@ declare -A RC WALL
 
 # run NAME LIMIT_S CMD...: in $WORK (outside the checkout), bounded by LIMIT_S and what is left
 run() {
-  local name=$1 limit=$2; shift 2
+  local name=$1 limit=$(($2 * SCALE)); shift 2
   local left=$((BUDGET - ($(date +%s) - START)))
   [ "$limit" -gt "$left" ] && limit=$left
   if [ "$limit" -lt 10 ]; then RC[$name]=skipped; echo "$name: skipped (budget spent)"; return; fi
@@ -51,21 +52,14 @@ run env 60 "$PY" "$ROOT/benchmarks/gpu_check.py" env "$LOGS/env.json"
 TESTS="test_train.py test_fit_outside.py test_sample.py test_processes.py test_likelihood.py
        test_objectives.py test_flows.py test_distributed.py"
 [ -n "$DRY" ] && TESTS="test_processes.py"
-run tests 170 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" -m "not slow" \
+run tests 120 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" -m "not slow" \
   --rootdir "$ROOT" $(for t in $TESTS; do echo "$ROOT/tests/$t"; done)
 
 # 3. UNet throughput, sampling throughput
-run unet 110 "$PY" "$ROOT/benchmarks/gpu_check.py" unet "$LOGS/unet.json" $DRY
-run sample 80 "$PY" "$ROOT/benchmarks/gpu_check.py" sample "$LOGS/sample.json" $DRY
+run unet 140 "$PY" "$ROOT/benchmarks/gpu_check.py" unet "$LOGS/unet.json" $DRY
+run sample 90 "$PY" "$ROOT/benchmarks/gpu_check.py" sample "$LOGS/sample.json" $DRY
 
-# 4. OT coupling (scipy on the host vs optax on the device) and fit's step vs a bare loop
-if [ -n "$DRY" ]; then OT_SIZES="64"; STEP_ARGS="--configs configs/toy2d/demo.yaml --steps 20"
-else OT_SIZES="128 512 2048"; STEP_ARGS="--steps 200 --big-steps 50"; fi
-run ot 45 "$PY" "$ROOT/benchmarks/ot_coupling.py" --sizes $OT_SIZES --out "$LOGS/ot.json"
-run train_step 90 bash -c "cd '$ROOT' && '$PY' benchmarks/train_step.py $STEP_ARGS \
-  --label '$(hostname)' --out '$LOGS/train_step.json'"
-
-# 5. one earth RFM run (Volcano), then its test NLL
+# 4. one earth RFM run (Volcano), then its test NLL
 EARTH=${EARTH_DATA:-}
 for d in "$ROOT/../shared/data/earth" "$ROOT/shared/data/earth"; do
   [ -z "$EARTH" ] && [ -f "$d/volerup.csv" ] && EARTH=$(cd "$d" && pwd)
@@ -73,15 +67,22 @@ done
 if [ -n "$EARTH" ]; then
   if [ -n "$DRY" ]; then E_ARGS="train.steps=20 train.batch_size=256 model.width=32 model.depth=2
                                  eval.n_test=50"
-  else E_ARGS="train.steps=1500 train.log_every=250 train.ckpt_every=1500"; fi
-  run earth_train 120 "$PY" -c "$CLI" train "$ROOT/configs/sphere/rfm_volcano.yaml" \
+  else E_ARGS="train.steps=1000 train.log_every=250 train.ckpt_every=1000"; fi
+  run earth_train 75 "$PY" -c "$CLI" train "$ROOT/configs/sphere/rfm_volcano.yaml" \
     "data.path=$EARTH" "out_dir=$WORK/earth" $E_ARGS --no-progress
-  run earth_eval 90 "$PY" -c "$CLI" evaluate "$WORK/earth" --grid 8
+  run earth_eval 45 "$PY" -c "$CLI" evaluate "$WORK/earth" --grid 8
   cp "$WORK/earth/eval.json" "$LOGS/earth_eval.json" 2>/dev/null
   tail -n 1 "$WORK/earth/metrics.jsonl" > "$LOGS/earth_last_metrics.json" 2>/dev/null
 else
   RC[earth_train]="skipped: no earth data (set EARTH_DATA)"
 fi
+
+# 5. OT coupling (scipy on the host vs optax on the device) and fit's step vs a bare loop
+if [ -n "$DRY" ]; then OT_SIZES="64"; STEP_ARGS="--configs configs/toy2d/demo.yaml --steps 20"
+else OT_SIZES="128 512 2048"; STEP_ARGS="--steps 200 --big-steps 50"; fi
+run ot 45 "$PY" "$ROOT/benchmarks/ot_coupling.py" --sizes $OT_SIZES --out "$LOGS/ot.json"
+run train_step 90 bash -c "cd '$ROOT' && '$PY' benchmarks/train_step.py $STEP_ARGS \
+  --label '$(hostname)' --out '$LOGS/train_step.json'"
 
 # 6. one JSON
 for k in "${!RC[@]}"; do echo "$k=${RC[$k]}"; done > "$LOGS/rc.txt"
