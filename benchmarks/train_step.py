@@ -49,7 +49,7 @@ def fit_step_s(cfg, steps: int, log_every: int) -> float:
         sdegen.fit(loss, model, sampler, key=jax.numpy.stack([keys[1], keys[2]]), steps=steps,
                    batch_size=t.batch_size, optimizer=opt, log_every=log_every, devices=1,
                    run_dir=tmp, ckpt_every=10 * steps, progress=False, name="bench")
-        records = [json.loads(ln) for ln in (Path(tmp) / "metrics.jsonl").read_text().split()]
+        records = [json.loads(ln) for ln in (Path(tmp) / "metrics.jsonl").read_text().splitlines()]
     first, last = records[0], records[-1]  # wall_s is taken once the step's loss is on the host
     return (last["wall_s"] - first["wall_s"]) / (last["step"] - first["step"])
 
