@@ -47,11 +47,19 @@ def write_atomic(path: str | Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def manager(directory: str | Path, keep: int = 1_000_000) -> ocp.CheckpointManager:
-    """A synchronous orbax manager for `directory`, keeping the newest `keep` steps; stale tmp
-    dirs of killed writes are removed when it opens."""
+def manager(directory: str | Path, keep: int = 1_000_000, *,
+            async_save: bool = False) -> ocp.CheckpointManager:
+    """An orbax manager for `directory`, keeping the newest `keep` steps; stale tmp dirs of
+    killed writes are removed when it opens. With `async_save`, `save` returns once the arrays
+    are copied to the host and the files are written in the background (orbax's async
+    checkpointing): a step still becomes visible only when committed, so a run that fails or is
+    killed meanwhile keeps its previous checkpoint.
+
+    With several processes (`jax.distributed`), every process opens the manager and calls
+    `save` and `restore` with the same steps: orbax writes each replicated array once (from
+    process 0's replica) and synchronises the processes around each commit."""
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, enable_async_checkpointing=False, cleanup_tmp_directories=True
+        max_to_keep=keep, enable_async_checkpointing=async_save, cleanup_tmp_directories=True
     )
     return ocp.CheckpointManager(Path(directory).absolute(), options=options)
 
@@ -59,7 +67,12 @@ def manager(directory: str | Path, keep: int = 1_000_000) -> ocp.CheckpointManag
 def leaf_table(tree: Any) -> dict[str, list]:
     """`{"params.layers[0].weight": [shape, dtype], ...}` for every array leaf of `tree`."""
     flat = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return {_name(path): [list(np.shape(x)), str(np.asarray(x).dtype)] for path, x in flat}
+    return {_name(path): [list(np.shape(x)), str(_dtype(x))] for path, x in flat}
+
+
+def _dtype(x) -> np.dtype:
+    """A leaf's dtype without copying it to the host."""
+    return np.dtype(x.dtype) if hasattr(x, "dtype") else np.asarray(x).dtype
 
 
 def digest(tree: Any) -> str:
@@ -76,14 +89,17 @@ def _name(path) -> str:
     return jax.tree_util.keystr(path, simple=True, separator=".")
 
 
-def save(mngr: ocp.CheckpointManager, step: int, state: Any, extra: dict | None = None) -> None:
+def save(mngr: ocp.CheckpointManager, step: int, state: Any, extra: dict | None = None, *,
+         wait: bool = True) -> None:
     """Write `state` (a pytree of arrays) as checkpoint `step` with its verification metadata,
-    and wait until it is committed."""
+    and (if `wait`) wait until it is committed. Every process calls it (several processes: the
+    arrays are replicated, each process hashes its own copy, process 0's metadata is written)."""
     meta = {"format": FORMAT, "step": int(step), "leaves": leaf_table(state),
             "digest": digest(state), **(extra or {})}
     mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                             meta=ocp.args.JsonSave(meta)))
-    mngr.wait_until_finished()
+    if wait:
+        mngr.wait_until_finished()
 
 
 class Restored(NamedTuple):

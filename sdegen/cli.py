@@ -27,20 +27,15 @@ def _cmd_train(args) -> None:
 
 
 def _init_distributed() -> None:
-    """`jax.distributed.initialize()` for multi-host data-parallel training: the coordinator
-    comes from JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID, or is detected
-    on SLURM, Open MPI and Cloud TPU pods (see the README)."""
+    """`sdegen.distributed.initialize()` for multi-process data-parallel training: the
+    coordinator comes from JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID (passed
+    explicitly), or is detected on SLURM, Open MPI and Cloud TPU pods (see the README); CPU
+    processes use gloo collectives."""
+    from .distributed import initialize
+
+    initialize()
     import jax
 
-    from .errors import ConfigError
-
-    try:
-        jax.distributed.initialize()
-    except (RuntimeError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ConfigError(f"--distributed: jax.distributed.initialize() failed ({first}); set "
-                          "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID, or "
-                          "run under SLURM/MPI/a TPU pod") from None
     print(f"process {jax.process_index()} of {jax.process_count()}: "
           f"{jax.device_count()} devices in all")
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from jaxtyping import Array, Key, PRNGKeyArray
 from tqdm.auto import tqdm
 
 from . import checkpoints as ckpt
+from .distributed import barrier
 from .errors import ConfigError, TrainingError
 
 NONFINITE = ("stop", "skip")
@@ -249,6 +252,63 @@ class FitResult:
     run_dir: Path | None
 
 
+def _replicate(tree, mesh: jax.sharding.Mesh | None):
+    """Fresh device copies of `tree`'s arrays — `fit` donates its state's buffers, so the
+    caller's model must not share them — replicated over `mesh` when there is one. The copies
+    are built from each process's own (identical) value with no cross-process traffic."""
+    if mesh is None:
+        return jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), tree)
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+
+    def put(x):
+        host = np.asarray(x)
+        return jax.make_array_from_callback(host.shape, replicated, lambda idx: host[idx])
+
+    return jax.tree_util.tree_map(put, tree)
+
+
+def _check_processes(mesh: jax.sharding.Mesh | None) -> None:
+    count = jax.process_count()
+    if count > 1 and (mesh is None or mesh.size != jax.device_count()):
+        raise ConfigError(f"{count} processes train one model over all {jax.device_count()} "
+                          f"devices; set train.devices=0 (devices=0 in sdegen.fit)")
+
+
+class _Signals:
+    """While `fit` runs in the main thread: the first SIGTERM or SIGINT is recorded (the loop
+    then writes a checkpoint and stops), a second SIGINT interrupts at once."""
+
+    def __init__(self):
+        self.received: str | None = None
+        self._old: dict = {}
+
+    def _handle(self, signum, frame):
+        if self.received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum).name
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
+
+    def agreed(self) -> str | None:
+        """The signal, once every process has seen one (a collective: call it at the same
+        step on every process)."""
+        if jax.process_count() == 1:
+            return self.received
+        from jax.experimental import multihost_utils
+
+        got = multihost_utils.process_allgather(np.int32(self.received is not None))
+        return (self.received or "SIGTERM") if np.any(got) else None
+
+
 def fit(
     loss: Callable,
     model: Any,
@@ -269,6 +329,7 @@ def fit(
     progress: bool = True,
     name: str = "fit",
     metadata: dict | None = None,
+    async_checkpoints: bool = False,
 ) -> FitResult:
     """Train `model` on `loss` over `data` for `steps` optimizer steps.
 
@@ -277,7 +338,8 @@ def fit(
     - `loss`: a per-example scalar `loss(model, example, key)` — `fit` vmaps it over the batch
       with one key per example and averages (`mean_loss`) — or `BatchLoss(fn)` for a loss of the
       whole batch `fn(model, batch, key)` (OT-CFM, CNF maximum likelihood, GANs).
-    - `model`: an `eqx.Module` (any pytree); its inexact arrays are trained.
+    - `model`: an `eqx.Module` (any pytree); its inexact arrays are trained (on copies: `model`
+      itself is left intact).
     - `data`: a `sdegen.data.DataSource`, an array of examples `(N, *d)` (or a pytree of them,
       e.g. `(x, y)` for labelled data), or any callable `(key, n) -> batch` (jit-able).
     - `key`: a PRNG key, split into a data key and a loss key (or an array of those two keys).
@@ -290,11 +352,23 @@ def fit(
       run resumes from the newest intact one — bitwise as if never stopped — so calling `fit`
       again with more `steps` continues. None: nothing is written.
     - `devices`: data-parallel over this many devices (0: all visible): the batch is sharded
-      over a 1-D mesh, the parameters replicated.
+      over a 1-D mesh, the parameters replicated. After `sdegen.distributed.initialize()` the
+      devices of every process form the mesh (pass 0); process 0 writes `metrics.jsonl`, every
+      process takes part in each checkpoint, as orbax requires.
     - `on_nonfinite`: a non-finite loss, gradient or parameter `"stop"`s the run (naming the
       step and the last good checkpoint) or is `"skip"`ped (the update is dropped) up to
       `max_skips` times in a row.
     - `progress`: a tqdm bar titled `name`; `metadata`: extra JSON saved with each checkpoint.
+    - `async_checkpoints`: write checkpoints in the background (orbax async; the arrays are
+      copied to the host before training goes on). A failed run still keeps its last committed
+      checkpoint: a step becomes visible only once completely written.
+
+    **The step on the device.** Each step is one jitted call that donates the training state's
+    buffers and keeps the non-finite guard on the device (a bad update leaves the state as it
+    was; a stop freezes it). The host reads the losses back only on logging and checkpoint
+    steps, then replays the guard's decisions step by step — the same skips, records and
+    errors as checking every step. A SIGTERM or SIGINT (how clusters pre-empt) makes `fit`
+    write a checkpoint at the current step and raise `TrainingError`; calling it again resumes.
     """
     if on_nonfinite not in NONFINITE:
         raise ValueError(f"on_nonfinite must be one of {NONFINITE}, got {on_nonfinite!r}")
@@ -304,6 +378,9 @@ def fit(
             raise ValueError(f"{what} must be a positive integer, got {value!r}")
     if not 0.0 <= ema_decay <= 1.0:
         raise ValueError(f"ema_decay must lie in [0, 1], got {ema_decay}")
+    mesh = device_mesh(devices, batch_size)
+    _check_processes(mesh)
+    primary = jax.process_index() == 0
     data_key, loss_key = _split_key(key)
     sampler = as_sampler(data)
     opt = adam(steps=steps) if optimizer is None else optimizer
@@ -320,26 +397,35 @@ def fit(
             if saved is not None and saved != fingerprint:
                 raise ConfigError(f"run dir '{run_dir}' holds a run trained with another key; "
                                   "pass the same key to resume, or a new run_dir")
-            _set_aside(run_dir, got.skipped, state.step)
-            _truncate_metrics(metrics_path, state.step)
-            print(f"resuming {run_dir} from step {state.step}")
-        elif metrics_path.exists():  # killed before its first checkpoint: start afresh
+            if primary:
+                _set_aside(run_dir, got.skipped, state.step)
+                _truncate_metrics(metrics_path, state.step)
+                print(f"resuming {run_dir} from step {state.step}")
+        elif primary and metrics_path.exists():  # killed before its first checkpoint: afresh
             metrics_path.unlink()
-        mngr = ckpt.manager(ckpt_dir, keep)
+        barrier("sdegen.fit: run dir ready")
+        mngr = ckpt.manager(ckpt_dir, keep, async_save=async_checkpoints)
 
     params, static = eqx.partition(state.model, eqx.is_inexact_array)
-    opt_state, ema = state.opt_state, state.ema
-    mesh = device_mesh(devices, batch_size)
-    if mesh is not None:  # data parallel: replicate the state, shard each batch over "data"
+    int_dtype = jnp.asarray(0).dtype  # the step's dtype, as jnp.asarray(python int) has it
+    # the carry: (params, opt_state, ema, step, non-finite steps in a row, halted)
+    carry = _replicate((params, state.opt_state, state.ema, np.asarray(state.step, int_dtype),
+                        np.int32(0), np.bool_(False)), mesh)
+    if mesh is not None:  # data parallel: the state replicated, each batch sharded over "data"
         P = jax.sharding.PartitionSpec
-        replicated = jax.sharding.NamedSharding(mesh, P())
-        params, opt_state, ema = jax.device_put((params, opt_state, ema), replicated)
         batch_sharding = jax.sharding.NamedSharding(mesh, P("data"))
-        print(f"data parallel over {mesh.size} {mesh.devices.flat[0].platform} devices: "
-              f"{batch_size // mesh.size} examples per device")
+        if primary:
+            print(f"data parallel over {mesh.size} {mesh.devices.flat[0].platform} devices"
+                  f"{f' in {jax.process_count()} processes' if jax.process_count() > 1 else ''}"
+                  f": {batch_size // mesh.size} examples per device")
+    skip = on_nonfinite == "skip"
 
-    @eqx.filter_jit
-    def step_fn(params, opt_state, ema, step):
+    @eqx.filter_jit(donate="all")
+    def step_fn(carry):
+        params, opt_state, ema, step, in_row, halted = carry
+        step = step + 1
+        # the global batch, drawn identically on every process from (data_key, step); the
+        # sharding constraint lets each device compute only its slice
         batch = sampler(jax.random.fold_in(data_key, step), batch_size)
         if mesh is not None:
             batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
@@ -349,75 +435,131 @@ def fit(
                              jax.random.fold_in(loss_key, step))
 
         value, grads = jax.value_and_grad(loss_fn)(params)
-        updates, opt_state = opt.update(grads, opt_state, params)
-        params = eqx.apply_updates(params, updates)
+        updates, new_opt = opt.update(grads, opt_state, params)
+        new_params = eqx.apply_updates(params, updates)
         # a finite loss with non-finite gradients or parameters is a failure too
-        finite = jnp.isfinite(optax.tree.norm(grads)) & jnp.isfinite(optax.tree.norm(params))
+        finite = (jnp.isfinite(value) & jnp.isfinite(optax.tree.norm(grads))
+                  & jnp.isfinite(optax.tree.norm(new_params)))
         value = jnp.where(finite, value, jnp.nan)
         # EMA with the usual warm-up (min(decay, (1+k)/(10+k))): with a fixed 0.999 the random
         # initialisation still weighs 22% after 1500 steps.
         d = jnp.minimum(ema_decay, (1.0 + step) / (10.0 + step))
-        ema = jax.tree_util.tree_map(lambda e, p: d * e + (1 - d) * p, ema, params)
-        return params, opt_state, ema, value
+        new_ema = jax.tree_util.tree_map(
+            lambda e, p: d.astype(e.dtype) * e + (1 - d).astype(e.dtype) * p, ema, new_params)
+        keep_it = finite & ~halted  # a non-finite update is not kept; a stopped run is frozen
+        pick = lambda new, old: jax.tree_util.tree_map(  # noqa: E731
+            lambda a, b: jnp.where(keep_it, a, b), new, old)
+        in_row = jnp.where(finite, 0, in_row + 1)
+        halted = halted | (~finite & ((not skip) | (in_row > max_skips)))
+        carry = (pick(new_params, params), pick(new_opt, opt_state), pick(new_ema, ema), step,
+                 in_row, halted)
+        return carry, value
 
     start = state.step
-    skip = on_nonfinite == "skip"
+    del state, params  # their buffers now belong to `carry`
     bar = tqdm(total=steps, initial=min(start, steps), desc=name, disable=not progress,
                dynamic_ncols=True)
-    window, t0, skips_in_row, skipped, losses = [], time.perf_counter(), 0, 0, []
-    log = metrics_path.open("a") if metrics_path is not None else None
+    book = _Book(steps, log_every, skip, max_skips, bar)
+    log = metrics_path.open("a") if metrics_path is not None and primary else None
+    pending: list[tuple[int, jax.Array]] = []
+    signals = _Signals()
     try:
-        for step in range(start + 1, steps + 1):
-            new = step_fn(params, opt_state, ema, jnp.asarray(step))
-            value = float(new[3])
-            if math.isfinite(value):
-                params, opt_state, ema = new[:3]
-                skips_in_row = 0
-                window.append(value)
-            else:  # non-finite loss, gradients or parameters: this update is not kept
-                skips_in_row += 1
-                skipped += 1
-                if not skip or skips_in_row > max_skips:
-                    last = mngr.latest_step() if mngr is not None else None
-                    where = (f"last good checkpoint: {ckpt_dir}/{last}" if last is not None
-                             else "no checkpoint was written yet")
-                    why = (f"{skips_in_row} steps in a row, over train.max_skips={max_skips}"
-                           if skip else "on_nonfinite=stop")
-                    raise TrainingError(
-                        f"loss or gradient is {value} at step {step} ({where}; {why}); lower "
-                        "the learning rate (train.lr) or train.grad_clip, check the data for "
-                        "NaN, or skip such updates (train.on_nonfinite=skip)"
-                    )
-                if log is not None:
-                    log.write(json.dumps({"step": step, "skipped": "non-finite"}) + "\n")
-            if window and (step % log_every == 0 or step == steps):
-                record = {"step": step, "loss": sum(window) / len(window),
-                          "wall_s": round(time.perf_counter() - t0, 3)}
-                losses.append((step, record["loss"]))
-                if log is not None:
-                    log.write(json.dumps(record) + "\n")
-                    log.flush()
-                bar.set_postfix(loss=f"{record['loss']:.4f}")
-                window = []
-            if mngr is not None and (step % ckpt_every == 0 or step == steps):
-                log.flush()
-                state = TrainState(eqx.combine(params, static), opt_state, ema, step)
-                ckpt.save(mngr, step, _payload(state), {"fit_key": fingerprint,
-                                                        **(metadata or {})})
-            bar.update(1)
+        with signals:
+            for step in range(start + 1, steps + 1):
+                carry, value = step_fn(carry)
+                pending.append((step, value))
+                bar.update(1)
+                sync = step % log_every == 0 or step % ckpt_every == 0 or step == steps
+                if not (sync or (signals.received and jax.process_count() == 1)):
+                    continue
+                values = jax.device_get([v for _, v in pending])
+                for (s, _), v in zip(pending, values, strict=True):
+                    book.replay(s, float(v), log, lambda: _last_good(mngr, ckpt_dir))
+                pending = []
+                stop = signals.agreed()
+                if mngr is not None and (step % ckpt_every == 0 or step == steps or stop):
+                    if log is not None:
+                        log.flush()
+                    ckpt.save(mngr, step, _payload(_state(carry, static)),
+                              {"fit_key": fingerprint, **(metadata or {})},
+                              wait=not async_checkpoints)
+                if stop:
+                    if mngr is not None:
+                        mngr.wait_until_finished()
+                    where = (f"checkpoint {ckpt_dir}/{step} written; run again to resume"
+                             if mngr is not None else "no run_dir, nothing written")
+                    raise TrainingError(f"stopped by {stop} at step {step} ({where})")
     finally:
         bar.close()
         if log is not None:
             log.close()
         if mngr is not None:
-            mngr.close()
-    final = TrainState(eqx.combine(params, static), opt_state, ema, max(start, steps))
-    note = f" ({skipped} non-finite updates skipped)" if skipped else ""
+            mngr.close()  # waits for a checkpoint still being written
+    final = _state(carry, static)
+    final.step = max(start, steps)
+    note = f" ({book.skipped} non-finite updates skipped)" if book.skipped else ""
     where = (f"checkpoints in {ckpt_dir}, losses in {metrics_path}" if run_dir is not None
              else "no run_dir, nothing written")
-    print(f"trained {name.removeprefix('train ')}: {final.step} steps{note}; {where}")
-    return FitResult(final.model, ema_model(final), final.step, opt_state, losses, skipped,
-                     run_dir)
+    if primary:
+        print(f"trained {name.removeprefix('train ')}: {final.step} steps{note}; {where}")
+    return FitResult(final.model, ema_model(final), final.step, final.opt_state, book.losses,
+                     book.skipped, run_dir)
+
+
+def _state(carry, static) -> TrainState:
+    params, opt_state, ema, step = carry[:4]
+    return TrainState(eqx.combine(params, static), opt_state, ema, int(step))
+
+
+def _last_good(mngr, ckpt_dir) -> str:
+    if mngr is None:
+        return "no checkpoint was written yet"
+    mngr.wait_until_finished()
+    last = mngr.latest_step()
+    return (f"last good checkpoint: {ckpt_dir}/{last}" if last is not None
+            else "no checkpoint was written yet")
+
+
+class _Book:
+    """The host's side of the non-finite guard and the logging, replayed step by step from the
+    losses read back on a logging step: the same decisions the device took, the same records
+    (`{"step", "skipped"}` per skipped update, `{"step", "loss", "wall_s"}` per logging step)
+    and the same error as a loop that looked at every step."""
+
+    def __init__(self, steps, log_every, skip, max_skips, bar):
+        self.steps, self.log_every, self.skip, self.max_skips, self.bar = (
+            steps, log_every, skip, max_skips, bar)
+        self.window: list[float] = []
+        self.losses: list[tuple[int, float]] = []
+        self.in_row = self.skipped = 0
+        self.t0 = time.perf_counter()
+
+    def replay(self, step: int, value: float, log, last_good: Callable[[], str]) -> None:
+        if math.isfinite(value):
+            self.in_row = 0
+            self.window.append(value)
+        else:  # non-finite loss, gradients or parameters: this update was not kept
+            self.in_row += 1
+            self.skipped += 1
+            if not self.skip or self.in_row > self.max_skips:
+                why = (f"{self.in_row} steps in a row, over train.max_skips={self.max_skips}"
+                       if self.skip else "on_nonfinite=stop")
+                raise TrainingError(
+                    f"loss or gradient is {value} at step {step} ({last_good()}; {why}); lower "
+                    "the learning rate (train.lr) or train.grad_clip, check the data for "
+                    "NaN, or skip such updates (train.on_nonfinite=skip)"
+                )
+            if log is not None:
+                log.write(json.dumps({"step": step, "skipped": "non-finite"}) + "\n")
+        if self.window and (step % self.log_every == 0 or step == self.steps):
+            record = {"step": step, "loss": sum(self.window) / len(self.window),
+                      "wall_s": round(time.perf_counter() - self.t0, 3)}
+            self.losses.append((step, record["loss"]))
+            if log is not None:
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+            self.bar.set_postfix(loss=f"{record['loss']:.4f}")
+            self.window = []
 
 
 __all__ = ["fit", "FitResult", "BatchLoss", "mean_loss", "adam", "as_sampler", "device_mesh",

@@ -29,8 +29,8 @@ from .fit import (
 )
 
 RESUME_IGNORED = {"train.steps", "train.log_every", "train.ckpt_every", "train.keep",
-                  "train.on_nonfinite", "train.max_skips", "train.devices", "sample", "eval",
-                  "out_dir"}
+                  "train.on_nonfinite", "train.max_skips", "train.devices", "train.async_ckpt",
+                  "sample", "eval", "out_dir"}
 """Config keys that may change when a run is resumed (they do not change the trajectory)."""
 
 
@@ -99,7 +99,8 @@ def train(cfg: C.Config, *, progress: bool = True) -> Path:
                 f"run dir '{run_dir}' holds a run with another config ({'; '.join(diff[:3])}); "
                 "set out_dir to a new directory or resume with the same config"
             )
-    C.dump(cfg, run_dir / "config.yaml")
+    if jax.process_index() == 0:  # several processes: one writer of the run's files
+        C.dump(cfg, run_dir / "config.yaml")
     data = C.build_data(cfg)
     k = keys(cfg)
     model = C.build_field(cfg, data.shape, k["init"], data=data)
@@ -110,7 +111,7 @@ def train(cfg: C.Config, *, progress: bool = True) -> Path:
         ema_decay=t.ema_decay, run_dir=run_dir, ckpt_every=t.ckpt_every, keep=t.keep,
         log_every=t.log_every, devices=t.devices, on_nonfinite=t.on_nonfinite,
         max_skips=t.max_skips, progress=progress, name=f"train {cfg.name}",
-        metadata={"seed": cfg.seed})
+        metadata={"seed": cfg.seed}, async_checkpoints=t.async_ckpt)
     return run_dir
 
 

@@ -207,3 +207,19 @@ def test_config_rejects_mismatched_flow_settings(overrides, needle):
     assert "\n" not in str(err.value)
     C.from_dict({}, ["process.kind=cnf", "objective.kind=maxlik", "objective.t_eps=0",
                      "sample.t_eps=0", "eval.t_eps=0"])  # a CNF integrates to t = 0
+
+
+def test_ot_assignment_on_device_matches_scipy():
+    """optax's Hungarian (on the device) finds a matching of the same total cost as scipy's
+    `linear_sum_assignment` (on the host), and both are permutations."""
+    from sdegen.objectives.flow import ASSIGNMENTS
+
+    x0 = jax.random.normal(jax.random.key(3), (48, 2))
+    eps = jax.random.normal(jax.random.key(4), (48, 2))
+    costs = {}
+    for name in ("scipy", "optax"):
+        paired = ot_coupling(x0, eps, assignment=name)
+        assert sorted(np.asarray(paired[:, 0]).tolist()) == sorted(np.asarray(eps[:, 0]).tolist())
+        costs[name] = float(jnp.sum((paired - x0) ** 2))
+    np.testing.assert_allclose(costs["optax"], costs["scipy"], rtol=1e-6)
+    assert set(ASSIGNMENTS) == {"scipy", "optax"}

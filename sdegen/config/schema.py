@@ -160,6 +160,8 @@ class TrainConfig:
     devices: int = field(default=0, metadata={"min": 0})
     """Data-parallel training over this many devices (0: all visible devices; 1: one device):
     the batch is sharded over a 1-D `jax.sharding.Mesh`, parameters replicated."""
+    async_ckpt: bool = False
+    """Write checkpoints in the background (orbax async checkpointing)."""
 
 
 @dataclass
