@@ -35,7 +35,9 @@ def main() -> int:
         atomicity.AtomicRenameTemporaryPath.finalize = finalize
 
     if ns.step_delay > 0:
-        import sdegen.fit as F
+        import sdegen  # noqa: F401
+
+        F = sys.modules["sdegen.fit"]  # the module (`sdegen.fit` the attribute is the function)
 
         class SlowBar(F.tqdm):
             def update(self, n=1):
