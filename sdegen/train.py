@@ -9,12 +9,16 @@ Randomness: the batch and the loss noise of step k use `fold_in(keys(cfg)["data"
 
 from __future__ import annotations
 
+import datetime
+import json
+import sys
 from pathlib import Path
 
 import jax
 import optax
 
 from . import config as C
+from .environment import environment
 from .errors import ConfigError
 from .fit import (
     TrainState,
@@ -81,6 +85,19 @@ def _config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
     return out
 
 
+def _write_run_info(run_dir: Path) -> None:
+    """`run_info.json`: when and with what this training call ran (command, versions of the
+    JAX stack, backend and devices); each call (a resume too) appends its record to `calls`."""
+    path = run_dir / "run_info.json"
+    try:
+        calls = json.loads(path.read_text())["calls"] if path.exists() else []
+    except (ValueError, KeyError, TypeError):
+        calls = []
+    calls.append({"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                  "command": " ".join(sys.argv), **environment()})
+    C.write_atomic(path, json.dumps({"calls": calls}, indent=2))
+
+
 def train(cfg: C.Config, *, progress: bool = True) -> Path:
     """Train the config's model (score, flow-matching velocity, CNF or classic family) with
     `sdegen.fit`; returns the run directory. Resumes when the run directory already holds
@@ -101,6 +118,7 @@ def train(cfg: C.Config, *, progress: bool = True) -> Path:
             )
     if jax.process_index() == 0:  # several processes: one writer of the run's files
         C.dump(cfg, run_dir / "config.yaml")
+        _write_run_info(run_dir)
     data = C.build_data(cfg)
     k = keys(cfg)
     model = C.build_field(cfg, data.shape, k["init"], data=data)

@@ -39,6 +39,8 @@ def test_short_training_learns_8gaussians(tmp_path):
     assert (run / "density.png").is_file() and (run / "eval.json").is_file()
     env = json.loads((run / "eval.json").read_text())["environment"]
     assert env["versions"]["jax"] == jax.__version__ and env["backend"] == jax.default_backend()
+    (call,) = json.loads((run / "run_info.json").read_text())["calls"]
+    assert call["versions"] == env["versions"] and call["device_count"] == len(jax.devices())
 
 
 def test_resume_is_bitwise_identical(tmp_path):
