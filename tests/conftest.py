@@ -76,3 +76,20 @@ def nfe_counter():
         return counted, calls
 
     return make
+
+
+@pytest.fixture
+def trace_counter():
+    """`traced, traces = trace_counter(field)`: `traced` is `field` with a Python side effect
+    that runs only while JAX traces it, so `len(traces)` counts compilations of the solve."""
+
+    def make(field):
+        traces = []
+
+        def traced(x, t):
+            traces.append(1)
+            return field(x, t)
+
+        return traced, traces
+
+    return make

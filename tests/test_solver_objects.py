@@ -148,16 +148,11 @@ def test_bad_ts_and_solvers_are_one_line_errors(mixture, sdes):
         assert "\n" not in str(info.value)
 
 
-def test_second_call_with_fresh_solver_objects_does_not_recompile(mixture, sdes):
+def test_second_call_with_fresh_solver_objects_does_not_recompile(mixture, sdes, trace_counter):
     """Solver instances are pytrees: a fresh, equal `diffrax.Heun()` and a new `ts` array of
     the same length reuse the compiled solve."""
     sde = sdes["vp"]
-    score = mixture.score(sde)
-    traces = []
-
-    def field(x, t):
-        traces.append(1)
-        return score(x, t)
+    field, traces = trace_counter(mixture.score(sde))
 
     def run(seed, n=8):
         sdegen.sample(sde, field, key=jax.random.key(seed), shape=(4, 2), solver=diffrax.Heun(),
