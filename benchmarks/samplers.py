@@ -61,6 +61,7 @@ import sdegen
 from sdegen.data import GaussianMixture
 from sdegen.metrics import sliced_wasserstein
 from sdegen.processes import denoiser
+from sdegen.solvers import DEIS
 
 sys.path.insert(0, str(Path(__file__).parent))
 from toy_sampling import scan_em  # noqa: E402
@@ -322,10 +323,38 @@ FRONTIER = {  # name -> (method, sample options, evaluations per step)
     "unipc": ("unipc", {}, 1), "unipc2": ("unipc", dict(order=2), 1),
     "unipc_bh1": ("unipc_bh1", {}, 1), "edm_heun": ("edm_heun", {}, 2),
     "ddim_eta1": ("ddim", dict(eta=1.0), 1), "dpm2m_sde": ("dpm2m_sde", {}, 1),
+    # diffusers' conventions: the final-step rule counted with the sigma -> 0 step, and DEIS's
+    # polynomial in log r (`DEIS(basis="log_rho")`, a solver instance)
+    "dpm3m_d": ("dpm3m", dict(lower_order_final="diffusers"), 1),
+    "unipc_d": ("unipc", dict(lower_order_final="diffusers"), 1),
+    "unipc2_d": ("unipc", dict(order=2, lower_order_final="diffusers"), 1),
+    "deis_d": ("deis", dict(basis="log_rho", lower_order_final="diffusers"), 1),
+    "dpm2m_sde_d": ("dpm2m_sde", dict(lower_order_final="diffusers"), 1),
 }
-STOCHASTIC = ("ddim_eta1", "dpm2m_sde")
+STOCHASTIC = ("ddim_eta1", "dpm2m_sde", "dpm2m_sde_d")
 PEER_KINDS = ("dpm2m", "dpm3m", "dpm2m_sde", "unipc2", "unipc3", "deis3", "euler", "heun")
 PEER_ENDS_AT_SIGMA_MIN = ("deis3",)  # DEISMultistep ends at σ_min, the others at σ = 0
+PARITY = {  # peer kind -> the sdegen run that takes its orders step by step on its grid
+    "euler": "ddim", "dpm2m": "dpm2m", "dpm3m": "dpm3m_d", "unipc2": "unipc2_d",
+    "unipc3": "unipc_d", "deis3": "deis_d", "heun": "edm_heun", "dpm2m_sde": "dpm2m_sde_d",
+}
+"""DEIS: diffusers' N evaluations are N - 1 steps to σ_min and a last, zero-length step (its
+evaluation unused), so its counterpart is the same N - 1 steps before the final D, compared
+with the reference end point itself (`err_end`). Heun: diffusers' NFE is odd (2 steps - 1)."""
+
+
+def frontier_run(sde, score, keys, x_T, name, steps, repeats):
+    """One FRONTIER run: `steps` steps on the Karras grid to t_eps; returns (x, nfe, wall)."""
+    method, kw, _per = FRONTIER[name]
+    kw = dict(kw)
+    if "basis" in kw:
+        kw["solver"] = DEIS(sde, solver_order=3, num_steps=steps,
+                                           basis=kw.pop("basis"),
+                                           lower_order_final=kw.pop("lower_order_final"))
+    fn = functools.partial(sdegen.sample, sde, score, key=keys[1], x_T=x_T, method=method,
+                           num_steps=steps, t_eps=T_EPS, return_stats=True, **kw)
+    (x, stats), wall = timed(fn, repeats)
+    return x, stats.nfe, wall
 
 
 def frontier_problems():
@@ -357,26 +386,25 @@ def frontier(args):
         target = den(ref, T_EPS)
         data[prob] = (mixture, x_T, ref, target, true)
         for nfe in nfes:
-            for name, (method, kw, per) in FRONTIER.items():
+            for name, (_method, _kw, per) in FRONTIER.items():
                 steps = (nfe - 1) // per
                 if steps < 1:
                     continue
-                fn = functools.partial(sdegen.sample, sde, score, key=keys[1], x_T=x_T,
-                                       method=method, num_steps=steps, t_eps=T_EPS,
-                                       return_stats=True, **kw)
-                (x, stats), wall = timed(fn, args.repeats)
-                x = den(x, T_EPS)
-                row = dict(problem=prob, method=name, nfe=stats.nfe + 1, wall_s=wall,
-                           err=rms(x, target),
+                x_end, nfe_run, wall = frontier_run(sde, score, keys, x_T, name, steps,
+                                                    args.repeats)
+                x = den(x_end, T_EPS)
+                row = dict(problem=prob, method=name, nfe=nfe_run + 1, wall_s=wall,
+                           err=rms(x, target), err_end=rms(x_end, ref),
                            sw_true=float(sliced_wasserstein(keys[3], x, true)))
                 rows.append(row)
                 print(f"{prob:>4} {name:<10} NFE {row['nfe']:>3}  err {row['err']:.3e}  "
                       f"sw_true {row['sw_true']:.4f}  wall {wall:.4f}", flush=True)
     peer_rows = [] if args.no_peers else frontier_peers(sde, data, nfes, args.repeats, keys)
+    parity = frontier_parity(sde, data, rows, peer_rows, keys, args.repeats)
     summary = frontier_summary(rows, peer_rows, nfes)
     args.out.mkdir(parents=True, exist_ok=True)
     result = dict(benchmark="samplers_frontier", n=n, nfes=nfes, dtype="float32", t_eps=T_EPS,
-                  grid="karras rho=7", rows=rows, peers=peer_rows, summary=summary,
+                  grid="karras rho=7", rows=rows, peers=peer_rows, summary=summary, parity=parity,
                   jax=jax.__version__, diffrax=diffrax.__version__, cpu_count=os.cpu_count(),
                   platform=f"{jax.default_backend()}; {platform.platform()}",
                   date=datetime.datetime.now().isoformat(timespec="seconds"))
@@ -417,6 +445,41 @@ def frontier_peers(sde, data, nfes, repeats, keys):
                          wall_s=meta[r["name"]]["wall_s"], err=rms(x, goal),
                          sw_true=float(sliced_wasserstein(keys[3], x, true))))
     return rows
+
+
+def frontier_parity(sde, data, rows, peer_rows, keys, repeats):
+    """Each peer scheduler against its sdegen counterpart (`PARITY`) at the peer's counted NFE
+    on the same grid: the ratio of RMS errors (sliced W to truth for the stochastic 2M SDE,
+    whose noise differs) and of wall times. Heun's counterpart runs here, at the peer's odd
+    NFE; the others are rows of the frontier at the same NFE."""
+    out = []
+    print(f"\n{'problem':<8}{'peer':<11}{'NFE':>4}  {'sdegen':<12}{'NFE':>4}{'peer err':>10}"
+          f"{'sdegen err':>11}{'ratio':>7}{'wall ratio':>11}")
+    for p in peer_rows:
+        name = PARITY[p["peer"]]
+        mixture, x_T, ref, target, true = data[p["problem"]]
+        ours = next((r for r in rows if r["problem"] == p["problem"] and r["method"] == name
+                     and r["nfe"] == p["nfe"]), None)
+        if ours is None:
+            score = mixture.score(sde)
+            steps = (p["nfe"] - 1) // FRONTIER[name][2]
+            x_end, nfe_run, wall = frontier_run(sde, score, keys, x_T, name, steps, repeats)
+            x = jax.vmap(denoiser(sde, score), (0, None))(x_end, T_EPS)
+            ours = dict(nfe=nfe_run + 1, wall_s=wall, err=rms(x, target),
+                        err_end=rms(x_end, ref),
+                        sw_true=float(sliced_wasserstein(keys[3], x, true)))
+        key = ("sw_true" if name in STOCHASTIC else
+               "err_end" if p["peer"] in PEER_ENDS_AT_SIGMA_MIN else "err")
+        peer_key = "sw_true" if key == "sw_true" else "err"
+        row = dict(problem=p["problem"], peer=p["peer"], sdegen=name, nfe=p["nfe"],
+                   sdegen_nfe=ours["nfe"], metric=key, peer_value=p[peer_key],
+                   sdegen_value=ours[key], ratio=ours[key] / p[peer_key],
+                   wall_ratio=ours["wall_s"] / p["wall_s"])
+        out.append(row)
+        print(f"{row['problem']:<8}{row['peer']:<11}{row['nfe']:>4}  {name:<12}"
+              f"{row['sdegen_nfe']:>4}{row['peer_value']:>10.3e}{row['sdegen_value']:>11.3e}"
+              f"{row['ratio']:>7.3f}{row['wall_ratio']:>11.3f}", flush=True)
+    return out
 
 
 def frontier_summary(rows, peer_rows, nfes):
