@@ -28,8 +28,11 @@ both are compared with D(reference end point).
 dpm2m_sde, ipndm, deis, unipc (orders 3, 2), unipc_bh1, edm_heun) and the diffusers
 DPMSolverMultistep (2M, 3M, 2M SDE), UniPCMultistep (orders 2, 3), DEISMultistep (3), Euler and
 Heun schedulers, all on the Karras grid, at NFE 5, 8, 10, 15, 20, 50 on 2-D, 16-D and 64-D
-mixtures; peers run with PEER_PYTHON (default benchmarks/peers/.venv/bin/python). Prints the
-best sdegen method / best peer error ratio at each NFE.
+mixtures; peers run with PEER_PYTHON (default benchmarks/peers/.venv/bin/python). Also runs
+the diffusers-convention variants (`lower_order_final="diffusers"`, `DEIS(basis="log_rho")`:
+dpm3m_d, unipc_d, unipc2_d, deis_d, dpm2m_sde_d) and prints each peer against its counterpart
+(`PARITY`, error and wall ratios) and the best sdegen method / best peer error ratio at each
+NFE. `--methods` restricts the runs (and the peers) to some FRONTIER names.
 
 Targets checked (and printed): PF-ODE wall per NFE ≤ torchdiffeq's; sdegen sde wall ≤ 1.2× a
 bare lax.scan Euler–Maruyama loop; best sw_true at ≤ 20 NFE within 10% of 1000-step EM's; for
@@ -152,6 +155,8 @@ def main(argv=None):
                         help="issue 21: every fixed-grid method and diffusers scheduler at NFE "
                              "5-50 on 2-D/16-D/64-D mixtures (samplers_frontier.json/.png)")
     parser.add_argument("--problems", nargs="+", default=None, help="with --frontier")
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help="with --frontier: only these FRONTIER runs (and their peers)")
     args = parser.parse_args(argv)
     if args.frontier:
         return frontier(args)
@@ -387,6 +392,8 @@ def frontier(args):
         data[prob] = (mixture, x_T, ref, target, true)
         for nfe in nfes:
             for name, (_method, _kw, per) in FRONTIER.items():
+                if args.methods and name not in args.methods:
+                    continue
                 steps = (nfe - 1) // per
                 if steps < 1:
                     continue
@@ -399,7 +406,9 @@ def frontier(args):
                 rows.append(row)
                 print(f"{prob:>4} {name:<10} NFE {row['nfe']:>3}  err {row['err']:.3e}  "
                       f"sw_true {row['sw_true']:.4f}  wall {wall:.4f}", flush=True)
-    peer_rows = [] if args.no_peers else frontier_peers(sde, data, nfes, args.repeats, keys)
+    kinds = tuple(k for k in PEER_KINDS if not args.methods or PARITY[k] in args.methods)
+    peer_rows = [] if args.no_peers else frontier_peers(sde, data, nfes, args.repeats, keys,
+                                                        kinds)
     parity = frontier_parity(sde, data, rows, peer_rows, keys, args.repeats)
     summary = frontier_summary(rows, peer_rows, nfes)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -413,14 +422,14 @@ def frontier(args):
     print(f"wrote {args.out / 'samplers_frontier.json'} and samplers_frontier.png")
 
 
-def frontier_peers(sde, data, nfes, repeats, keys):
+def frontier_peers(sde, data, nfes, repeats, keys, kinds=PEER_KINDS):
     python = Path(os.environ.get("PEER_PYTHON", PEER_PYTHON))
     if not python.exists():
         print(f"peers skipped: {python} missing (PEER_PYTHON=/work/peer-venv/bin/python)")
         return []
     runs = [dict(name=f"{prob} {kind} {nfe + (kind == 'heun')}", peer="diffusers", kind=kind,
                  nfe=nfe + (kind == "heun"), problem=prob)
-            for prob in data for nfe in nfes for kind in PEER_KINDS]
+            for prob in data for nfe in nfes for kind in kinds]
     spec = dict(beta_min=sde.beta_min, beta_max=sde.beta_max, t_eps=T_EPS, repeats=repeats,
                 runs=runs)
     arrays = {}
@@ -507,32 +516,50 @@ def frontier_summary(rows, peer_rows, nfes):
 
 
 def frontier_plot(rows, peer_rows, path):
+    """Error (top; deterministic methods and peers only) and sliced W to truth (bottom) vs NFE,
+    one column per problem; each peer dashed in the colour of its sdegen counterpart."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
-    probs = sorted({r["problem"] for r in rows})
-    fig, axes = plt.subplots(2, len(probs), figsize=(5.5 * len(probs), 8), squeeze=False)
+    probs = sorted({r["problem"] for r in rows}, key=lambda p: int(p.rstrip("d")))
+    colors = dict(zip(FRONTIER, plt.get_cmap("tab20").colors, strict=False))
+    fig, axes = plt.subplots(2, len(probs), figsize=(5 * len(probs) + 2.5, 8), squeeze=False)
     for j, prob in enumerate(probs):
         for i, key in enumerate(("err", "sw_true")):
             ax = axes[i, j]
             for name in FRONTIER:
+                if key == "err" and name in STOCHASTIC:
+                    continue  # the distance to the ODE reference is not an error
                 pts = sorted((r["nfe"], r[key]) for r in rows
                              if r["problem"] == prob and r["method"] == name)
                 if pts:
-                    ax.plot(*zip(*pts, strict=True), "o-", label=name, ms=3)
+                    ax.plot(*zip(*pts, strict=True), "o-", color=colors[name], label=name,
+                            ms=3, lw=1)
             for kind in PEER_KINDS:
+                if key == "err" and "sde" in kind:
+                    continue
                 pts = sorted((r["nfe"], r[key]) for r in peer_rows
                              if r["problem"] == prob and r["peer"] == kind)
                 if pts:
-                    ax.plot(*zip(*pts, strict=True), "x--", label=f"diffusers {kind}", ms=5)
+                    ax.plot(*zip(*pts, strict=True), "x--", color=colors[PARITY[kind]],
+                            label=f"diffusers {kind}", ms=6, lw=1.5, alpha=0.8)
             ax.set(xscale="log", yscale="log", xlabel="NFE", title=f"{prob}: {key}",
                    ylabel="RMS error to D(reference)" if key == "err" else "sliced W to truth")
-            ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
+            ax.set_xticks(FRONTIER_NFES, [str(v) for v in FRONTIER_NFES])
+            ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+            ax.grid(True, which="both", alpha=0.2)
+    handles, labels = {}, {}
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(lab, h)
+            labels.setdefault(lab, lab)
+    fig.legend(list(handles.values()), list(labels), loc="center right", fontsize=8,
+               title="sdegen (o-) / diffusers (x--)", title_fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1 - 2.3 / (5 * len(probs) + 2.5), 1))
     fig.savefig(path, dpi=110)
-
 
 if __name__ == "__main__":
     main()

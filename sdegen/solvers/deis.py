@@ -53,8 +53,9 @@ class DEIS(AbstractGridSampler):
     predictions ε_j = (x̄_j - D_j)/r_j kept in the solver state, lower-order warm start (step i
     uses order ≤ i + 1), and optionally (`lower_order_final`, off as in the paper) order ≤ N - i
     on the last steps of an N-step grid (`num_steps`; "diffusers" counts the final σ -> 0
-    step, `base.FINAL_RULES`). `basis` "time" (tAB, the paper's) or "log_rho" (the polynomial
-    in log r, as diffusers). Order 1 is DDIM. One field evaluation a step."""
+    step, `base.FINAL_RULES`, and only on grids of N + 1 < 15 steps, as diffusers). `basis`
+    "time" (tAB, the paper's) or "log_rho" (the polynomial in log r, as diffusers). Order 1
+    is DDIM. One field evaluation a step."""
 
     sde: AbstractLinearSDE
     solver_order: int = eqx.field(default=3, static=True)
@@ -94,7 +95,8 @@ class DEIS(AbstractGridSampler):
         nodes = jnp.concatenate([v0[None], times])
         cands = [jnp.pad(_lagrange_coefficients(drds, v0, v1, nodes[:k]), (0, 3 - k))
                  for k in (1, 2, 3)]
-        k = step_order(i, self.solver_order, self.num_steps, self.lower_order_final)
+        below = 15 if self.lower_order_final == "diffusers" else None  # as DEISMultistep
+        k = step_order(i, self.solver_order, self.num_steps, self.lower_order_final, below)
         c = jnp.stack(cands)[k - 1]
         y1 = a1 * (xbar + combine(c, jnp.concatenate([eps[None], hist])))
         state = (push(hist, eps), push(times, v0), i + 1)
