@@ -28,8 +28,11 @@ both are compared with D(reference end point).
 dpm2m_sde, ipndm, deis, unipc (orders 3, 2), unipc_bh1, edm_heun) and the diffusers
 DPMSolverMultistep (2M, 3M, 2M SDE), UniPCMultistep (orders 2, 3), DEISMultistep (3), Euler and
 Heun schedulers, all on the Karras grid, at NFE 5, 8, 10, 15, 20, 50 on 2-D, 16-D and 64-D
-mixtures; peers run with PEER_PYTHON (default benchmarks/peers/.venv/bin/python). Prints the
-best sdegen method / best peer error ratio at each NFE.
+mixtures; peers run with PEER_PYTHON (default benchmarks/peers/.venv/bin/python). Also runs
+the diffusers-convention variants (`lower_order_final="diffusers"`, `DEIS(basis="log_rho")`:
+dpm3m_d, unipc_d, unipc2_d, deis_d, dpm2m_sde_d) and prints each peer against its counterpart
+(`PARITY`, error and wall ratios) and the best sdegen method / best peer error ratio at each
+NFE. `--methods` restricts the runs (and the peers) to some FRONTIER names.
 
 Targets checked (and printed): PF-ODE wall per NFE ≤ torchdiffeq's; sdegen sde wall ≤ 1.2× a
 bare lax.scan Euler–Maruyama loop; best sw_true at ≤ 20 NFE within 10% of 1000-step EM's; for
@@ -61,6 +64,7 @@ import sdegen
 from sdegen.data import GaussianMixture
 from sdegen.metrics import sliced_wasserstein
 from sdegen.processes import denoiser
+from sdegen.solvers import DEIS
 
 sys.path.insert(0, str(Path(__file__).parent))
 from toy_sampling import scan_em  # noqa: E402
@@ -151,6 +155,8 @@ def main(argv=None):
                         help="issue 21: every fixed-grid method and diffusers scheduler at NFE "
                              "5-50 on 2-D/16-D/64-D mixtures (samplers_frontier.json/.png)")
     parser.add_argument("--problems", nargs="+", default=None, help="with --frontier")
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help="with --frontier: only these FRONTIER runs (and their peers)")
     args = parser.parse_args(argv)
     if args.frontier:
         return frontier(args)
@@ -322,10 +328,38 @@ FRONTIER = {  # name -> (method, sample options, evaluations per step)
     "unipc": ("unipc", {}, 1), "unipc2": ("unipc", dict(order=2), 1),
     "unipc_bh1": ("unipc_bh1", {}, 1), "edm_heun": ("edm_heun", {}, 2),
     "ddim_eta1": ("ddim", dict(eta=1.0), 1), "dpm2m_sde": ("dpm2m_sde", {}, 1),
+    # diffusers' conventions: the final-step rule counted with the sigma -> 0 step, and DEIS's
+    # polynomial in log r (`DEIS(basis="log_rho")`, a solver instance)
+    "dpm3m_d": ("dpm3m", dict(lower_order_final="diffusers"), 1),
+    "unipc_d": ("unipc", dict(lower_order_final="diffusers"), 1),
+    "unipc2_d": ("unipc", dict(order=2, lower_order_final="diffusers"), 1),
+    "deis_d": ("deis", dict(basis="log_rho", lower_order_final="diffusers"), 1),
+    "dpm2m_sde_d": ("dpm2m_sde", dict(lower_order_final="diffusers"), 1),
 }
-STOCHASTIC = ("ddim_eta1", "dpm2m_sde")
+STOCHASTIC = ("ddim_eta1", "dpm2m_sde", "dpm2m_sde_d")
 PEER_KINDS = ("dpm2m", "dpm3m", "dpm2m_sde", "unipc2", "unipc3", "deis3", "euler", "heun")
 PEER_ENDS_AT_SIGMA_MIN = ("deis3",)  # DEISMultistep ends at σ_min, the others at σ = 0
+PARITY = {  # peer kind -> the sdegen run that takes its orders step by step on its grid
+    "euler": "ddim", "dpm2m": "dpm2m", "dpm3m": "dpm3m_d", "unipc2": "unipc2_d",
+    "unipc3": "unipc_d", "deis3": "deis_d", "heun": "edm_heun", "dpm2m_sde": "dpm2m_sde_d",
+}
+"""DEIS: diffusers' N evaluations are N - 1 steps to σ_min and a last, zero-length step (its
+evaluation unused), so its counterpart is the same N - 1 steps before the final D, compared
+with the reference end point itself (`err_end`). Heun: diffusers' NFE is odd (2 steps - 1)."""
+
+
+def frontier_run(sde, score, keys, x_T, name, steps, repeats):
+    """One FRONTIER run: `steps` steps on the Karras grid to t_eps; returns (x, nfe, wall)."""
+    method, kw, _per = FRONTIER[name]
+    kw = dict(kw)
+    if "basis" in kw:
+        kw["solver"] = DEIS(sde, solver_order=3, num_steps=steps,
+                                           basis=kw.pop("basis"),
+                                           lower_order_final=kw.pop("lower_order_final"))
+    fn = functools.partial(sdegen.sample, sde, score, key=keys[1], x_T=x_T, method=method,
+                           num_steps=steps, t_eps=T_EPS, return_stats=True, **kw)
+    (x, stats), wall = timed(fn, repeats)
+    return x, stats.nfe, wall
 
 
 def frontier_problems():
@@ -357,26 +391,29 @@ def frontier(args):
         target = den(ref, T_EPS)
         data[prob] = (mixture, x_T, ref, target, true)
         for nfe in nfes:
-            for name, (method, kw, per) in FRONTIER.items():
+            for name, (_method, _kw, per) in FRONTIER.items():
+                if args.methods and name not in args.methods:
+                    continue
                 steps = (nfe - 1) // per
                 if steps < 1:
                     continue
-                fn = functools.partial(sdegen.sample, sde, score, key=keys[1], x_T=x_T,
-                                       method=method, num_steps=steps, t_eps=T_EPS,
-                                       return_stats=True, **kw)
-                (x, stats), wall = timed(fn, args.repeats)
-                x = den(x, T_EPS)
-                row = dict(problem=prob, method=name, nfe=stats.nfe + 1, wall_s=wall,
-                           err=rms(x, target),
+                x_end, nfe_run, wall = frontier_run(sde, score, keys, x_T, name, steps,
+                                                    args.repeats)
+                x = den(x_end, T_EPS)
+                row = dict(problem=prob, method=name, nfe=nfe_run + 1, wall_s=wall,
+                           err=rms(x, target), err_end=rms(x_end, ref),
                            sw_true=float(sliced_wasserstein(keys[3], x, true)))
                 rows.append(row)
                 print(f"{prob:>4} {name:<10} NFE {row['nfe']:>3}  err {row['err']:.3e}  "
                       f"sw_true {row['sw_true']:.4f}  wall {wall:.4f}", flush=True)
-    peer_rows = [] if args.no_peers else frontier_peers(sde, data, nfes, args.repeats, keys)
+    kinds = tuple(k for k in PEER_KINDS if not args.methods or PARITY[k] in args.methods)
+    peer_rows = [] if args.no_peers else frontier_peers(sde, data, nfes, args.repeats, keys,
+                                                        kinds)
+    parity = frontier_parity(sde, data, rows, peer_rows, keys, args.repeats)
     summary = frontier_summary(rows, peer_rows, nfes)
     args.out.mkdir(parents=True, exist_ok=True)
     result = dict(benchmark="samplers_frontier", n=n, nfes=nfes, dtype="float32", t_eps=T_EPS,
-                  grid="karras rho=7", rows=rows, peers=peer_rows, summary=summary,
+                  grid="karras rho=7", rows=rows, peers=peer_rows, summary=summary, parity=parity,
                   jax=jax.__version__, diffrax=diffrax.__version__, cpu_count=os.cpu_count(),
                   platform=f"{jax.default_backend()}; {platform.platform()}",
                   date=datetime.datetime.now().isoformat(timespec="seconds"))
@@ -385,14 +422,14 @@ def frontier(args):
     print(f"wrote {args.out / 'samplers_frontier.json'} and samplers_frontier.png")
 
 
-def frontier_peers(sde, data, nfes, repeats, keys):
+def frontier_peers(sde, data, nfes, repeats, keys, kinds=PEER_KINDS):
     python = Path(os.environ.get("PEER_PYTHON", PEER_PYTHON))
     if not python.exists():
         print(f"peers skipped: {python} missing (PEER_PYTHON=/work/peer-venv/bin/python)")
         return []
     runs = [dict(name=f"{prob} {kind} {nfe + (kind == 'heun')}", peer="diffusers", kind=kind,
                  nfe=nfe + (kind == "heun"), problem=prob)
-            for prob in data for nfe in nfes for kind in PEER_KINDS]
+            for prob in data for nfe in nfes for kind in kinds]
     spec = dict(beta_min=sde.beta_min, beta_max=sde.beta_max, t_eps=T_EPS, repeats=repeats,
                 runs=runs)
     arrays = {}
@@ -417,6 +454,41 @@ def frontier_peers(sde, data, nfes, repeats, keys):
                          wall_s=meta[r["name"]]["wall_s"], err=rms(x, goal),
                          sw_true=float(sliced_wasserstein(keys[3], x, true))))
     return rows
+
+
+def frontier_parity(sde, data, rows, peer_rows, keys, repeats):
+    """Each peer scheduler against its sdegen counterpart (`PARITY`) at the peer's counted NFE
+    on the same grid: the ratio of RMS errors (sliced W to truth for the stochastic 2M SDE,
+    whose noise differs) and of wall times. Heun's counterpart runs here, at the peer's odd
+    NFE; the others are rows of the frontier at the same NFE."""
+    out = []
+    print(f"\n{'problem':<8}{'peer':<11}{'NFE':>4}  {'sdegen':<12}{'NFE':>4}{'peer err':>10}"
+          f"{'sdegen err':>11}{'ratio':>7}{'wall ratio':>11}")
+    for p in peer_rows:
+        name = PARITY[p["peer"]]
+        mixture, x_T, ref, target, true = data[p["problem"]]
+        ours = next((r for r in rows if r["problem"] == p["problem"] and r["method"] == name
+                     and r["nfe"] == p["nfe"]), None)
+        if ours is None:
+            score = mixture.score(sde)
+            steps = (p["nfe"] - 1) // FRONTIER[name][2]
+            x_end, nfe_run, wall = frontier_run(sde, score, keys, x_T, name, steps, repeats)
+            x = jax.vmap(denoiser(sde, score), (0, None))(x_end, T_EPS)
+            ours = dict(nfe=nfe_run + 1, wall_s=wall, err=rms(x, target),
+                        err_end=rms(x_end, ref),
+                        sw_true=float(sliced_wasserstein(keys[3], x, true)))
+        key = ("sw_true" if name in STOCHASTIC else
+               "err_end" if p["peer"] in PEER_ENDS_AT_SIGMA_MIN else "err")
+        peer_key = "sw_true" if key == "sw_true" else "err"
+        row = dict(problem=p["problem"], peer=p["peer"], sdegen=name, nfe=p["nfe"],
+                   sdegen_nfe=ours["nfe"], metric=key, peer_value=p[peer_key],
+                   sdegen_value=ours[key], ratio=ours[key] / p[peer_key],
+                   wall_ratio=ours["wall_s"] / p["wall_s"])
+        out.append(row)
+        print(f"{row['problem']:<8}{row['peer']:<11}{row['nfe']:>4}  {name:<12}"
+              f"{row['sdegen_nfe']:>4}{row['peer_value']:>10.3e}{row['sdegen_value']:>11.3e}"
+              f"{row['ratio']:>7.3f}{row['wall_ratio']:>11.3f}", flush=True)
+    return out
 
 
 def frontier_summary(rows, peer_rows, nfes):
@@ -444,32 +516,50 @@ def frontier_summary(rows, peer_rows, nfes):
 
 
 def frontier_plot(rows, peer_rows, path):
+    """Error (top; deterministic methods and peers only) and sliced W to truth (bottom) vs NFE,
+    one column per problem; each peer dashed in the colour of its sdegen counterpart."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
-    probs = sorted({r["problem"] for r in rows})
-    fig, axes = plt.subplots(2, len(probs), figsize=(5.5 * len(probs), 8), squeeze=False)
+    probs = sorted({r["problem"] for r in rows}, key=lambda p: int(p.rstrip("d")))
+    colors = dict(zip(FRONTIER, plt.get_cmap("tab20").colors, strict=False))
+    fig, axes = plt.subplots(2, len(probs), figsize=(5 * len(probs) + 2.5, 8), squeeze=False)
     for j, prob in enumerate(probs):
         for i, key in enumerate(("err", "sw_true")):
             ax = axes[i, j]
             for name in FRONTIER:
+                if key == "err" and name in STOCHASTIC:
+                    continue  # the distance to the ODE reference is not an error
                 pts = sorted((r["nfe"], r[key]) for r in rows
                              if r["problem"] == prob and r["method"] == name)
                 if pts:
-                    ax.plot(*zip(*pts, strict=True), "o-", label=name, ms=3)
+                    ax.plot(*zip(*pts, strict=True), "o-", color=colors[name], label=name,
+                            ms=3, lw=1)
             for kind in PEER_KINDS:
+                if key == "err" and "sde" in kind:
+                    continue
                 pts = sorted((r["nfe"], r[key]) for r in peer_rows
                              if r["problem"] == prob and r["peer"] == kind)
                 if pts:
-                    ax.plot(*zip(*pts, strict=True), "x--", label=f"diffusers {kind}", ms=5)
+                    ax.plot(*zip(*pts, strict=True), "x--", color=colors[PARITY[kind]],
+                            label=f"diffusers {kind}", ms=6, lw=1.5, alpha=0.8)
             ax.set(xscale="log", yscale="log", xlabel="NFE", title=f"{prob}: {key}",
                    ylabel="RMS error to D(reference)" if key == "err" else "sliced W to truth")
-            ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
+            ax.set_xticks(FRONTIER_NFES, [str(v) for v in FRONTIER_NFES])
+            ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+            ax.grid(True, which="both", alpha=0.2)
+    handles, labels = {}, {}
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(lab, h)
+            labels.setdefault(lab, lab)
+    fig.legend(list(handles.values()), list(labels), loc="center right", fontsize=8,
+               title="sdegen (o-) / diffusers (x--)", title_fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1 - 2.3 / (5 * len(probs) + 2.5), 1))
     fig.savefig(path, dpi=110)
-
 
 if __name__ == "__main__":
     main()

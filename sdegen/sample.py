@@ -104,7 +104,7 @@ def sample(
     churn: float = 10.0,
     order: int | None = None,
     eta: float = 0.0,
-    lower_order_final: bool | None = None,
+    lower_order_final: bool | str | None = None,
     t_eps: float = 1e-3,
     max_steps: int | None = None,
     save_ts: Float[ArrayLike, " k"] | None = None,
@@ -147,6 +147,9 @@ def sample(
     - `lower_order_final`: lower-order final steps (None: as the method's paper does —
       on for dpm3m (grids under 15 steps), dpm2m_sde and unipc, off for ipndm and deis; for
       edm_heun/edm_churn `True` skips the last Heun correction as EDM does, one NFE fewer).
+      `"diffusers"` (multistep methods): the same rule counted as diffusers' schedulers count
+      it, the final σ -> 0 denoising step included, so that these grids followed by one
+      denoising evaluation take diffusers' orders step by step (`solvers.base.FINAL_RULES`).
     - `solver`: for `method="ode"`, `"tsit5"`, `"dopri5"`, `"dopri8"` or any Diffrax solver
       instance (`diffrax.Heun()`, `diffrax.Bosh3()`, your own `AbstractSolver`): adaptive
       steps need one with an error estimate (`diffrax.AbstractAdaptiveSolver`); on a fixed grid

@@ -33,6 +33,7 @@ from sdegen.solvers import (
     UniPC,
     time_grid,
 )
+from sdegen.solvers.base import step_order
 from sdegen.solvers.methods import denoiser_terms
 
 SMOOTH = GaussianMixture([0.4, 0.6], [[-1.0, 0.0], [1.0, 0.5]], [0.7, 0.5])
@@ -72,6 +73,7 @@ def local_problem():
 @pytest.mark.parametrize("make,order", [
     (lambda sde: IPNDM(sde, solver_order=4), 4),
     (lambda sde: DEIS(sde, solver_order=3), 3),
+    (lambda sde: DEIS(sde, solver_order=3, basis="log_rho"), 3),
     (lambda sde: DPMSolverPPMultistep(sde, lower_order_final=False, published=False), 3),
     # the published 3M weights (Lu et al.'s code, diffusers): local O(h^3), i.e. order 2
     (lambda sde: DPMSolverPPMultistep(sde, lower_order_final=False), 2),
@@ -188,6 +190,8 @@ def test_bad_options_are_one_line_errors(mixture, sdes):
         (dict(method="dpm3m", eta=0.5), "DDIM's noise scale"),
         (dict(method="ddim", eta=1.5), "eta must lie in"),
         (dict(method="deis", grid="cosine"), "unknown time grid"),
+        (dict(method="dpm3m", lower_order_final="torch"), "lower_order_final must be"),
+        (dict(method="edm_heun", lower_order_final="diffusers"), "lower_order_final must be"),
     ]
     for options, match in cases:
         with pytest.raises(ValueError, match=match) as info:
@@ -197,6 +201,10 @@ def test_bad_options_are_one_line_errors(mixture, sdes):
         IPNDM(sde, solver_order=7)
     with pytest.raises(ValueError, match="variant"):
         UniPC(sde, variant="bh3")
+    with pytest.raises(ValueError, match="basis"):
+        DEIS(sde, basis="log_t")
+    with pytest.raises(ValueError, match="lower_order_final must be"):
+        UniPC(sde, lower_order_final="yes")
     with pytest.raises(ValueError, match="num_steps=4"):
         sdegen.sample(sde, score, solver=UniPC(sde, num_steps=9), method="unipc", **kw)
     path = sdegen.LinearPath()
@@ -205,6 +213,38 @@ def test_bad_options_are_one_line_errors(mixture, sdes):
     assert "\n" not in str(info.value)
     with pytest.raises(ValueError, match="noise schedule of a linear SDE"):
         time_grid(path, "karras", 4, 1e-3)
+
+
+def _diffusers_dpm_order(order, steps, j):
+    """DPMSolverMultistep/DEISMultistep's `step()` (diffusers 0.42, lower_order_final=True),
+    transcribed: `steps` = len(timesteps), the last one (j = steps - 1) to σ = 0 or σ_min."""
+    final = j == steps - 1 and steps < 15
+    second = j == steps - 2 and steps < 15
+    if order == 1 or j < 1 or final:
+        return 1
+    if order == 2 or j < 2 or second:
+        return 2
+    return 3
+
+
+def _diffusers_unipc_order(order, steps, j):
+    """UniPCMultistep's `step()` (diffusers 0.42, lower_order_final=True), transcribed."""
+    return min(order, steps - j, j + 1)
+
+
+@pytest.mark.parametrize("below,diffusers", [(15, _diffusers_dpm_order),
+                                             (None, _diffusers_unipc_order)])
+def test_diffusers_final_rule_takes_diffusers_orders(below, diffusers):
+    """`lower_order_final="diffusers"` on an N-step grid takes, step by step, the orders that
+    diffusers takes on its N + 1 timesteps (the last, σ -> 0, is sdegen's final D); the paper's
+    rule (True) differs from it on short grids."""
+    differs = False
+    for order in (1, 2, 3):
+        for n in range(1, 21):
+            ours = [int(step_order(j, order, n, "diffusers", below)) for j in range(n)]
+            assert ours == [diffusers(order, n + 1, j) for j in range(n)], (order, n)
+            differs |= ours != [int(step_order(j, order, n, True, below)) for j in range(n)]
+    assert differs
 
 
 def test_config_takes_the_sampler_options():

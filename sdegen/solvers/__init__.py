@@ -47,5 +47,6 @@ from .methods import Method as Method
 from .methods import Options as Options
 from .metropolis import MetropolisCorrected as MetropolisCorrected
 from .noise import diagonal_noise as diagonal_noise
+from .optimal_grid import optimized_grid as optimized_grid
 from .replacement import Replacement as Replacement
 from .unipc import UniPC as UniPC

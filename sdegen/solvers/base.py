@@ -53,17 +53,38 @@ class AbstractGridSampler(diffrax.AbstractSolver):
         return (self.sde.T - self.sde.time_of_noise_ratio(jnp.exp(-lam))).astype(like.dtype)
 
 
-def step_order(i, order: int, num_steps: int | None, lower_order_final: bool,
+FINAL_RULES = (True, False, "diffusers")
+"""The values of a multistep sampler's `lower_order_final`: the paper's rule (True), none
+(False), or "diffusers": the paper's rule counted as diffusers counts it, with the final
+σ -> 0 denoising step (`x = α D(x, t_eps)`, one more evaluation, first order) as one more step
+of the grid — diffusers' `DPMSolverMultistepScheduler`, `UniPCMultistepScheduler` and
+`DEISMultistepScheduler` (`lower_order_final=True`, their default) then take the same orders
+step by step as sdegen on a grid of `num_steps` steps followed by that denoising step."""
+
+
+def step_order(i, order: int, num_steps: int | None, lower_order_final: bool | str,
                below: int | None = None):
     """The order of multistep step `i` (0-based): `order` after the warm start (step i uses
     at most i + 1 points), and with `lower_order_final` at most `num_steps - i` on the last
     steps (the final step first order), as DPM-Solver++ and UniPC do (Lu et al. 2022b, App. D;
     Zhao et al. 2023, Sec. 4) — only on grids of fewer than `below` steps when `below` is set
-    (DPM-Solver++: 15, as diffusers). `num_steps = None`: no final-step rule."""
+    (DPM-Solver++: 15, as diffusers). `lower_order_final="diffusers"` counts one step more
+    (`FINAL_RULES`): at most `num_steps + 1 - i`, on grids of fewer than `below - 1` steps.
+    `num_steps = None`: no final-step rule."""
     k = jnp.minimum(order, i + 1)
-    if lower_order_final and num_steps is not None and (below is None or num_steps < below):
-        k = jnp.minimum(k, num_steps - i)
+    if lower_order_final and num_steps is not None:
+        n = num_steps + 1 if lower_order_final == "diffusers" else num_steps
+        if below is None or n < below:
+            k = jnp.minimum(k, n - i)
     return jnp.maximum(k, 1)
+
+
+def check_final_rule(name: str, lower_order_final) -> None:
+    """One-line error for a `lower_order_final` outside `FINAL_RULES`."""
+    if not (isinstance(lower_order_final, bool) or lower_order_final == "diffusers"):
+        raise ValueError(f"{name}: lower_order_final must be True (the paper's rule), False or "
+                         f"'diffusers' (counting the final sigma -> 0 step); got "
+                         f"{lower_order_final!r}")
 
 
 def check_order(name: str, order: int, orders: tuple[int, ...]) -> None:

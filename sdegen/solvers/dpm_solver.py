@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray
 
 from ..processes import AbstractLinearSDE
-from .base import AbstractGridSampler, check_order, combine, push, step_order
+from .base import AbstractGridSampler, check_final_rule, check_order, combine, push, step_order
 
 
 class DDIM(AbstractGridSampler):
@@ -134,7 +134,9 @@ class DPMSolverPPMultistep(AbstractGridSampler):
     x1 = (σ1/σ0) x0 - α1 Σ_j w_j D_{-j} with the weights of `_dpm_weights` on the current and
     the two previous data predictions kept in the solver state; warm start with lower orders
     (step i uses order ≤ i + 1) and, with `lower_order_final` on grids of fewer than 15 steps
-    (diffusers' rule; the official code uses 10), order ≤ N - i on the last steps. Order 2
+    (diffusers' rule; the official code uses 10), order ≤ N - i on the last steps
+    (`lower_order_final="diffusers"`: ≤ N + 1 - i, on N + 1 < 15, counting the final σ -> 0
+    step as diffusers does, `base.FINAL_RULES`). Order 2
     without the final rule is `DPMSolverPP2M`. One field evaluation a step. `num_steps` is the
     grid's step count (only the final-step rule reads it). `published=True` keeps the
     published D2 weight (what diffusers runs; locally only second order, see `_dpm_weights`),
@@ -143,12 +145,13 @@ class DPMSolverPPMultistep(AbstractGridSampler):
     sde: AbstractLinearSDE
     solver_order: int = eqx.field(default=3, static=True)
     num_steps: int | None = eqx.field(default=None, static=True)
-    lower_order_final: bool = eqx.field(default=True, static=True)
+    lower_order_final: bool | str = eqx.field(default=True, static=True)
     published: bool = eqx.field(default=True, static=True)
 
     field_evals: ClassVar[int] = 1
 
     def __check_init__(self):
+        check_final_rule("DPM-Solver++ multistep", self.lower_order_final)
         check_order("DPM-Solver++ multistep", self.solver_order, (1, 2, 3))
 
     def order(self, terms):
@@ -209,9 +212,12 @@ class DPMSolverPP2MSDE(AbstractGridSampler):
     sde: AbstractLinearSDE
     key: PRNGKeyArray
     num_steps: int | None = eqx.field(default=None, static=True)
-    lower_order_final: bool = eqx.field(default=True, static=True)
+    lower_order_final: bool | str = eqx.field(default=True, static=True)
 
     field_evals: ClassVar[int] = 1
+
+    def __check_init__(self):
+        check_final_rule("DPM-Solver++ 2M SDE", self.lower_order_final)
 
     def order(self, terms):
         return 1  # strong order of the stochastic scheme; 2 in the ODE part

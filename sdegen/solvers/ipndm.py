@@ -20,7 +20,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from ..processes import AbstractLinearSDE
-from .base import AbstractGridSampler, check_order, combine, push, step_order
+from .base import AbstractGridSampler, check_final_rule, check_order, combine, push, step_order
 
 AB_COEFFICIENTS = (
     (1.0, 0.0, 0.0, 0.0),
@@ -42,11 +42,12 @@ class IPNDM(AbstractGridSampler):
     sde: AbstractLinearSDE
     solver_order: int = eqx.field(default=4, static=True)
     num_steps: int | None = eqx.field(default=None, static=True)
-    lower_order_final: bool = eqx.field(default=False, static=True)
+    lower_order_final: bool | str = eqx.field(default=False, static=True)
 
     field_evals: ClassVar[int] = 1
 
     def __check_init__(self):
+        check_final_rule("iPNDM", self.lower_order_final)
         check_order("iPNDM", self.solver_order, (1, 2, 3, 4))
 
     def order(self, terms):

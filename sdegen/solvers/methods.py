@@ -17,6 +17,7 @@ import jax
 
 from ..manifolds import Euclidean
 from ..processes import denoiser, reverse_drift
+from .base import FINAL_RULES
 from .deis import DEIS
 from .dpm_solver import DDIM, DPMSolverPP2M, DPMSolverPP2MSDE, DPMSolverPP2S, DPMSolverPPMultistep
 from .edm import EDMSampler
@@ -38,8 +39,9 @@ class Options(NamedTuple):
     """The order of a multistep sampler (None: the method's default)."""
     eta: float = 0.0
     """DDIM's noise scale η in [0, 1]."""
-    lower_order_final: bool | None = None
-    """Lower-order final steps (None: as the method's paper does)."""
+    lower_order_final: bool | str | None = None
+    """Lower-order final steps (None: as the method's paper does; "diffusers": the paper's
+    rule counted as diffusers does, `base.FINAL_RULES`)."""
 
 
 def _batched(field: Callable) -> Callable:
@@ -87,17 +89,26 @@ def _euler_maruyama(process, field, key, o: Options):
     return GeodesicRandomWalk(process.manifold)
 
 
-def _final(o: Options, paper: bool) -> bool:
-    return paper if o.lower_order_final is None else bool(o.lower_order_final)
+def _final(o: Options, paper: bool, rules=FINAL_RULES) -> bool | str:
+    """The final-step rule: the paper's (`paper`) unless `Options.lower_order_final` says
+    otherwise; `rules` are the values the method takes (`base.FINAL_RULES` for multistep)."""
+    value = o.lower_order_final
+    if value is None:
+        return paper
+    if not (isinstance(value, bool) or (isinstance(value, str) and value in rules)):
+        raise ValueError(f"lower_order_final must be one of {rules}, got {value!r}")
+    return value
 
 
 def _edm_heun(process, field, key, o: Options):
-    return EDMSampler(process, num_steps=o.num_steps, skip_last_correction=_final(o, False))
+    return EDMSampler(process, num_steps=o.num_steps,
+                      skip_last_correction=_final(o, False, (True, False)))
 
 
 def _edm_churn(process, field, key, o: Options):
     return EDMSampler(process, key=jax.random.fold_in(key, 2), churn=o.churn,
-                      num_steps=o.num_steps, skip_last_correction=_final(o, False))
+                      num_steps=o.num_steps,
+                      skip_last_correction=_final(o, False, (True, False)))
 
 
 def _ddim(process, field, key, o: Options):

@@ -27,7 +27,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from ..processes import AbstractLinearSDE
-from .base import AbstractGridSampler, check_order, combine, push, step_order
+from .base import AbstractGridSampler, check_final_rule, check_order, combine, push, step_order
 
 VARIANTS = ("bh1", "bh2")
 
@@ -79,12 +79,13 @@ class UniPC(AbstractGridSampler):
     solver_order: int = eqx.field(default=3, static=True)
     variant: str = eqx.field(default="bh2", static=True)
     num_steps: int | None = eqx.field(default=None, static=True)
-    lower_order_final: bool = eqx.field(default=True, static=True)
+    lower_order_final: bool | str = eqx.field(default=True, static=True)
     corrector: bool = eqx.field(default=True, static=True)
 
     field_evals: ClassVar[int] = 1
 
     def __check_init__(self):
+        check_final_rule("UniPC", self.lower_order_final)
         check_order("UniPC", self.solver_order, (1, 2, 3))
         if self.variant not in VARIANTS:
             raise ValueError(f"UniPC's variant must be one of {VARIANTS}, got {self.variant!r}")
