@@ -145,6 +145,7 @@ def test_conditional_config_errors_are_one_line():
         C.from_dict({"data": {"name": "digits"}, "objective": {"kind": "classifier"}})
     with pytest.raises(ConfigError, match="labelled images"):
         C.from_dict({"data": {"conditional": True}})
-    with pytest.raises(ConfigError, match="objective.kind must be dsm or classifier"):
+    with pytest.raises(ConfigError,
+                       match="objective.kind must be dsm or fm or ot_cfm or classifier"):
         C.from_dict({"data": {"name": "digits", "conditional": True},
                      "objective": {"kind": "ssm"}})

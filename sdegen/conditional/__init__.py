@@ -1,7 +1,10 @@
 """Conditional generation from unconditional machinery: `guidance` (classifier-free and
-classifier guidance, and their training losses) and `inpaint` (sampling under an observation
-mask)."""
+classifier guidance, and their training losses), `flow` (class-conditional flow matching and
+OT-CFM with label dropout, guided by the same `ClassifierFreeGuidance`) and `inpaint` (sampling
+under an observation mask)."""
 
+from .flow import conditional_fm_loss as conditional_fm_loss
+from .flow import conditional_ot_cfm_loss as conditional_ot_cfm_loss
 from .guidance import ClassifierFreeGuidance as ClassifierFreeGuidance
 from .guidance import ClassifierGuidance as ClassifierGuidance
 from .guidance import ConditionalField as ConditionalField

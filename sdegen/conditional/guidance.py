@@ -84,7 +84,9 @@ class ClassifierFreeGuidance(eqx.Module):
     """Classifier-free guided score for label `y` with scale `w` (Ho & Salimans 2022, eq. 6,
     ε̃ = (1 + w) ε(x, c) − w ε(x), written for the score, which is linear in ε):
     s̃(x, t) = (1 + w) s(x, t, y) − w s(x, t, ∅). With w = 0 it is the conditional score
-    s(x, t, y); w > 0 sharpens towards the class, trading diversity for fidelity."""
+    s(x, t, y); w > 0 sharpens towards the class, trading diversity for fidelity. A
+    class-conditional *velocity* v(x, t, y) of a flow is guided by the same formula, which is
+    exact there too (`sdegen.conditional.flow`: the velocity is affine in the score)."""
 
     score: ConditionalField
     y: Int[Array, ""]

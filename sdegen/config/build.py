@@ -158,7 +158,13 @@ def _ssm(cfg, process, num_classes):
 def _fm(cfg, process, num_classes):
     from ..objectives import fm_loss
 
-    return lambda model, x0, key: fm_loss(process, model, x0, key, **_t_eps(cfg.objective))
+    o = cfg.objective
+    if num_classes is None:
+        return lambda model, x0, key: fm_loss(process, model, x0, key, **_t_eps(o))
+    from ..conditional import conditional_fm_loss
+
+    return lambda model, example, key: conditional_fm_loss(
+        process, model, example, key, null=num_classes, p_uncond=o.label_dropout, t_eps=o.t_eps)
 
 
 def _ot_cfm(cfg, process, num_classes):
@@ -166,7 +172,13 @@ def _ot_cfm(cfg, process, num_classes):
     from ..objectives import ot_cfm_loss
 
     o = cfg.objective
-    return BatchLoss(lambda model, x0, key: ot_cfm_loss(process, model, x0, key, t_eps=o.t_eps))
+    if num_classes is None:
+        return BatchLoss(lambda model, x0, key: ot_cfm_loss(process, model, x0, key,
+                                                            t_eps=o.t_eps))
+    from ..conditional import conditional_ot_cfm_loss
+
+    return BatchLoss(lambda model, batch, key: conditional_ot_cfm_loss(
+        process, model, batch, key, null=num_classes, p_uncond=o.label_dropout, t_eps=o.t_eps))
 
 
 def _maxlik(cfg, process, num_classes):
@@ -216,9 +228,9 @@ OBJECTIVES: dict[str, ObjectiveEntry] = {
     "dsm": ObjectiveEntry(_dsm, SCORE_SDES, "denoising score matching (Vincent 2011; Song "
                           "et al. 2021, eq. 7)", labels=True),
     "ssm": ObjectiveEntry(_ssm, SCORE_SDES, "sliced score matching (Song et al. 2019)"),
-    "fm": ObjectiveEntry(_fm, PATHS, "flow matching (Lipman et al. 2023)"),
+    "fm": ObjectiveEntry(_fm, PATHS, "flow matching (Lipman et al. 2023)", labels=True),
     "ot_cfm": ObjectiveEntry(_ot_cfm, PATHS, "minibatch OT conditional flow matching "
-                             "(Tong et al. 2024)"),
+                             "(Tong et al. 2024)", labels=True),
     "maxlik": ObjectiveEntry(_maxlik, None, "maximum likelihood through the ODE (FFJORD, "
                              "Grathwohl et al. 2019; RNODE regularisers)"),
     "classifier": ObjectiveEntry(_classifier, None, "noise-conditioned classifier p(y | x_t, t) "

@@ -46,6 +46,10 @@ def check_consistency(cfg: Config) -> Config:
     if (cfg.data.conditional or cfg.data.holdout >= 0) and cfg.data.name not in IMAGE_NAMES:
         raise ConfigError(f"data.conditional and data.holdout apply to labelled images "
                           f"({', '.join(IMAGE_NAMES)}), not data.name={cfg.data.name}")
+    if cfg.data.conditional and kind == "cnf":
+        raise ConfigError("data.conditional=true is not available for process.kind=cnf "
+                          "(maximum likelihood trains without labels); for a class-conditional "
+                          "flow set process.kind=flow_linear and objective.kind=fm or ot_cfm")
     if cfg.data.conditional and not OBJECTIVES[obj].labels:
         labelled = " or ".join(o for o, e in OBJECTIVES.items() if e.labels)
         raise ConfigError(f"data.conditional=true trains with labels: objective.kind must be "

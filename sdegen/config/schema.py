@@ -57,8 +57,9 @@ class DataConfig:
     """Images only: pixels above half range → 1, else 0 (no dequantisation), e.g. for the
     Helmholtz machine and Bernoulli VAEs."""
     conditional: bool = False
-    """Images only: batches are (x, label) pairs, for class-conditional score models (label
-    dropout, `objective.label_dropout`) and `objective.kind=classifier`."""
+    """Images only: batches are (x, label) pairs, for class-conditional score models and flows
+    (objective.kind=dsm, fm or ot_cfm, with label dropout `objective.label_dropout`) and
+    `objective.kind=classifier`."""
     holdout: int = field(default=-1, metadata={"min": -1})
     """Images only: leave this class out of the training split (-1: none), e.g. digits 0–8 for
     anomaly detection of 9s."""
@@ -132,8 +133,8 @@ class ObjectiveConfig:
     train_tol: float = field(default=1e-3, metadata=_positive())
     """maxlik: rtol = atol of the training solve."""
     label_dropout: float = field(default=0.1, metadata={"min": 0.0, "max": 1.0})
-    """dsm with data.conditional: probability of training on the null label (classifier-free
-    guidance, Ho & Salimans 2022)."""
+    """dsm, fm, ot_cfm with data.conditional: probability of training on the null label
+    (classifier-free guidance, Ho & Salimans 2022)."""
     k: int = field(default=8, metadata=_positive())
     """iwae: importance samples per example in the training bound."""
     r1: float = field(default=1.0, metadata={"min": 0.0})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .base import batch_loss as batch_loss
 from .base import uniform_time as uniform_time
+from .flow import class_ot_coupling as class_ot_coupling
 from .flow import fm_loss as fm_loss
 from .flow import maxlik_loss as maxlik_loss
 from .flow import ot_cfm_loss as ot_cfm_loss
