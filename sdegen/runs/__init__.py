@@ -11,3 +11,4 @@ from .core import evaluate_run as evaluate_run
 from .core import model_log_prob as model_log_prob
 from .core import open_run as open_run
 from .core import sample_run as sample_run
+from .guided import guided_field as guided_field
