@@ -1,5 +1,5 @@
-"""`sdegen train | sample | evaluate | list | reproduce` — every error is one line on stderr,
-exit code 2."""
+"""`sdegen train | sample | evaluate | list | reproduce | completion` — every error is one line
+on stderr, exit code 2."""
 
 from __future__ import annotations
 
@@ -44,13 +44,16 @@ def _cmd_sample(args) -> None:
     from .runs import sample_run
 
     sample_run(args.run_dir, n=args.n, method=args.method, seed=args.seed,
-               overrides=args.overrides)
+               overrides=args.overrides, batch_size=args.batch_size, out=args.out,
+               step=args.step, ema=args.ema, label=args.label, guidance=args.guidance,
+               png_dir=args.png_dir, progress=not args.no_progress)
 
 
 def _cmd_evaluate(args) -> None:
     from .runs import evaluate_run
 
-    evaluate_run(args.run_dir, grid=args.grid, overrides=args.overrides)
+    evaluate_run(args.run_dir, grid=args.grid, overrides=args.overrides, n_test=args.n_test,
+                 step=args.step, progress=not args.no_progress)
 
 
 def _cmd_list(args) -> None:
@@ -93,6 +96,12 @@ def _cmd_reproduce(args) -> int:
     return 0
 
 
+def _cmd_completion(args) -> None:
+    from .completion import shell_code
+
+    sys.stdout.write(shell_code(args.shell))
+
+
 def _methods() -> tuple[str, ...]:
     from .solvers import METHODS
 
@@ -128,13 +137,35 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, default=None, help="number of samples (config: sample.n)")
     s.add_argument("--method", choices=_methods(), default=None,
                    help="sampling method (config: sample.method)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="samples use fold_in(sample key, seed)")
+    s.add_argument("--batch-size", type=int, default=None, metavar="B",
+                   help="draw in chunks of B samples, one compilation (default: one batch)")
+    s.add_argument("--out", default=None, metavar="FILE",
+                   help="the .npz file (default: RUN/samples.npz the first time, then a new "
+                        "samples-step{K}-{method}-seed{S}-n{N}.npz: never overwrites)")
+    s.add_argument("--step", type=int, default=None, metavar="K",
+                   help="the checkpoint at step K (default: the newest)")
+    s.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
+                   help="EMA weights (default, unless the run sets eval.use_ema=false) or raw")
+    s.add_argument("--label", type=int, default=None, metavar="Y",
+                   help="class-conditional runs: samples of class Y")
+    s.add_argument("--guidance", type=float, default=None, metavar="W",
+                   help="classifier-free guidance weight w >= 0 for --label (default 0)")
+    s.add_argument("--png-dir", default=None, metavar="DIR",
+                   help="image runs: also one PNG per sample in DIR (for clean-fid, "
+                        "torch-fidelity)")
+    s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     s.set_defaults(func=_cmd_sample)
     e = sub.add_parser("evaluate", help="test NLL (nats), sliced Wasserstein, density figure")
     e.add_argument("run_dir")
     e.add_argument("overrides", nargs="*", default=[], help="for this call, e.g. eval.rtol=1e-4")
     e.add_argument("--grid", type=int, default=48,
                    help="density figure resolution (2D: grid × grid; sphere: grid+1 latitudes)")
+    e.add_argument("--n-test", type=int, default=None, metavar="N",
+                   help="evaluate on the first N test examples (default: eval.n_test)")
+    e.add_argument("--step", type=int, default=None, metavar="K",
+                   help="the checkpoint at step K (default: the newest)")
+    e.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     e.set_defaults(func=_cmd_evaluate)
     ls = sub.add_parser("list", help="list shipped configs, datasets, processes and samplers")
     ls.add_argument("--configs", default=None,
@@ -154,6 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--experiments-dir", default=None,
                    help="experiments folder (default: the one beside the sdegen package)")
     r.set_defaults(func=_cmd_reproduce)
+    c = sub.add_parser("completion", help="print the shell code for TAB completion (needs "
+                                          "argcomplete: pip install 'sdegen[completion]')")
+    c.add_argument("shell", choices=("bash", "zsh", "fish"))
+    c.set_defaults(func=_cmd_completion)
     return p
 
 
@@ -185,7 +220,10 @@ def enable_compile_cache(env: Mapping[str, str] = os.environ) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .completion import autocomplete
+
     parser = build_parser()
+    autocomplete(parser)  # a shell's TAB request (argcomplete installed): answer it and exit
     try:
         args, extra = parser.parse_known_args(argv)
         # key=value overrides may follow options (`sample RUN --n 8 sample.max_steps=1`)

@@ -19,8 +19,11 @@ from .. import plot
 from ..data import IDEAL_NLL
 from ..data.digits import DIGITS_LEVELS
 from ..families import HelmholtzMachine, helmholtz_log_prob, iwae_bound
+from .chunks import map_chunks, progress_bar
 
 _CHUNK = 32  # examples per step of the likelihood estimate (each carries k latent draws)
+PROGRESS_CHUNK = 256
+"""Examples per update of the likelihood estimate's progress bar (`sdegen evaluate`)."""
 
 
 @eqx.filter_jit
@@ -76,15 +79,36 @@ def samples_figure(x, path: str | Path, *, title: str = "") -> Path:
     return plot.image_grid(x[:100], path, title=title)
 
 
-def draw(run, n: int, key: PRNGKeyArray, method: str | None = None) -> tuple:
+def draw(run, n: int, key: PRNGKeyArray, method: str | None = None, *,
+         batch_size: int | None = None, bar=None) -> tuple:
     """`(x, "ancestral", None)`: ancestral samples of a family run (`run`: a `runs.core.Run`);
-    `method` is not theirs to choose."""
-    return generate(run.field, n, key, run.data.shape), "ancestral", None
+    `method` is not theirs to choose. With `batch_size`, in chunks of the same per-sample keys
+    (`runs.chunks.map_chunks`), so the samples equal those of one batch."""
+    if batch_size is None or batch_size >= n:
+        x = np.asarray(generate(run.field, n, key, run.data.shape))
+        if bar is not None:
+            bar.update(n)
+        return x, "ancestral", None
+    shape = run.data.shape
+    x, _ = map_chunks(lambda i, k: (_generate(run.field, k).reshape(k.shape[0], *shape), None),
+                      jax.random.split(key, n), n, batch_size, bar)
+    return x, "ancestral", None
 
 
 def log_prob(run, test):
-    """The family's own log p estimate of the test set (None for the GAN)."""
-    return test_log_prob(run.cfg, run.field, test, run.keys["eval"])
+    """The family's own log p estimate of the test set (None for the GAN); with
+    `run.progress`, in chunks of `PROGRESS_CHUNK` examples under a progress bar (the same
+    per-example keys, so the same estimates)."""
+    cfg = run.cfg
+    if not run.progress or cfg.model.kind == "gan" or test.shape[0] <= PROGRESS_CHUNK:
+        return test_log_prob(cfg, run.field, test, run.keys["eval"])
+    n = test.shape[0]
+    keys = jax.random.split(run.keys["eval"], n)
+    with progress_bar(n, f"test log p ({cfg.model.kind}, k={cfg.eval.k})", True) as bar:
+        lp, _ = map_chunks(lambda i, a: (_log_prob(run.field, a[0].reshape(a[0].shape[0], -1),
+                                                   a[1], cfg.eval.k), None),
+                           (test, keys), n, PROGRESS_CHUNK, bar)
+    return lp
 
 
 def describe(run) -> dict:

@@ -41,7 +41,7 @@ def log_prob(run, test):
                           f"({cfg.data.name}), whose likelihood is not a density on [0, 1)^D")
     trace = _trace(run)
     print(f"test bits/dim of {test.shape[0]} {cfg.data.name} images ({trace} trace) ...")
-    return run.log_prob(test, trace=trace, key=run.keys["eval"], progress=True)
+    return run.log_prob(test, trace=trace, key=run.keys["eval"])
 
 
 def nll_extremes_figure(test, lp, path: str | Path, *, title: str = "",
