@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -150,36 +149,13 @@ def open_run(run_dir: str | Path, overrides: Sequence[str] = (), *, step: int | 
 
 
 def guided(run: Run, label: int | None, guidance: float | None = None) -> Run:
-    """`run` with its field replaced by the classifier-free guided field of class `label`
-    (`sdegen.conditional.ClassifierFreeGuidance`, Ho & Salimans 2022, eq. 6, weight
-    `guidance` w >= 0, default 0: the plain conditional field) — for runs trained on labelled
-    data (`data.conditional=true`) with label dropout, whose null class is `num_classes`.
-    `label=None` leaves the run as it is (a conditional run then samples its unconditional
-    field). One-line errors for a label without a conditional run, a label out of range and a
-    guidance weight without a label."""
-    if guidance is not None and not (math.isfinite(guidance) and guidance >= 0):
-        raise ConfigError(f"--guidance must be a finite weight >= 0, got {guidance!r}; 0 is the "
-                          "conditional field, larger values sharpen towards the class")
-    if label is None:
-        if guidance is not None:
-            raise ConfigError("--guidance W weights the class of --label Y: add --label")
-        return run
-    cfg = run.cfg
-    if not cfg.data.conditional or cfg.objective.kind == "classifier":
-        what = ("a noise-conditioned classifier, not a generative field"
-                if cfg.objective.kind == "classifier" else "not class-conditional")
-        raise ConfigError(f"--label needs a class-conditional run (trained with "
-                          f"data.conditional=true); '{run.dir}' ({cfg.name}) is {what}: "
-                          "drop --label/--guidance")
-    k = run.data.num_classes
-    if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < k:
-        raise ConfigError(f"--label must be a class in 0..{k - 1} for this run ({cfg.data.name}, "
-                          f"{k} classes), got {label!r}")
-    from ..conditional import ClassifierFreeGuidance
+    """`run` with its field replaced by `runs.guided.guided_field(run, label, guidance)`: the
+    classifier-free guided field of class `label` (Ho & Salimans 2022, eq. 6); `label=None`
+    leaves the run as it is (a conditional run then samples its unconditional field)."""
+    from .guided import guided_field
 
-    field = ClassifierFreeGuidance(run.field, label, 0.0 if guidance is None else guidance,
-                                   null=k)
-    return dataclasses.replace(run, field=field)
+    field = guided_field(run, label, guidance)
+    return run if field is run.field else dataclasses.replace(run, field=field)
 
 
 def nll_record(lp: Float[Array, " n"] | None, n: int, wall_s: float) -> dict:
