@@ -16,6 +16,7 @@ import pytest
 
 import sdegen
 from sdegen import config as C
+from sdegen.bpd import bits_per_dim
 from sdegen.cli import build_parser, main
 from sdegen.runs import sample_run
 from sdegen.train import ema_model, init_state, keys, restore, train
@@ -160,6 +161,19 @@ def test_label_guidance_and_png_export(tmp_path, capsys):
     assert "already holds 5 PNGs" in capsys.readouterr().err
     assert main(["sample", str(run), "--label", "10"]) == 2
     assert "--label must be a class in 0..9" in capsys.readouterr().err
+    # evaluate scores x alone (the labelled test set is (x, y) pairs) with the null-class
+    # field: the same bits/dim as sdegen.log_prob of the restored EMA field, computed here
+    assert main(["evaluate", str(run), "--n-test", "3", "--no-progress",
+                 "eval.rtol=1e-4", "eval.atol=1e-4"]) == 0
+    res = json.loads((run / "eval.json").read_text())
+    cfg = C.load(run / "config.yaml")
+    field = ema_model(restore(run, init_state(cfg)[0], 2))
+    x = C.build_data(cfg).test_set(keys(cfg)["test"], cfg.eval.n_test)[0][:3]
+    lp = sdegen.log_prob(C.build_process(cfg.process), field, x, trace="exact", rtol=1e-4,
+                         atol=1e-4, t_eps=cfg.eval.t_eps)
+    want = float(np.mean(bits_per_dim(lp, 64, 17)))
+    assert res["n_test"] == 3 and "null class" in res["conditioning"]
+    np.testing.assert_allclose(res["test_bpd"], want, rtol=1e-5)
 
 
 def test_to_uint8_inverts_the_dequantisation():

@@ -333,9 +333,11 @@ def evaluate_run(run_dir: str | Path, grid: int = 48, overrides: Sequence[str] =
     test = run.data.test_set(run.keys["test"], size)
     if n_test is not None:
         test = jax.tree_util.tree_map(lambda a: a[:n_test], test)
+    if isinstance(test, tuple):  # labelled data (x, y): the likelihood is of x alone
+        test = test[0]
     if progress:
         print(f"evaluate {run.cfg.name} (step {run.step}, {'EMA' if run.ema else 'raw'} "
-              f"weights): {len(jax.tree_util.tree_leaves(test)[0])} test examples")
+              f"weights): {test.shape[0]} test examples")
     t0 = time.perf_counter()
     lp = jax.block_until_ready(world.log_prob(run, test))
     nll = nll_record(lp, test.shape[0], time.perf_counter() - t0)

@@ -12,7 +12,6 @@ from matplotlib.figure import Figure
 
 from .. import plot
 from ..bpd import bits_per_dim
-from ..data.source import DequantizedSource
 from ..errors import ConfigError
 from .nll import OUTLIER_RULE, outlier_threshold
 
@@ -34,9 +33,13 @@ def _trace(run) -> str:
 
 def log_prob(run, test):
     """log p of dequantised test images (`run`: a `runs.core.Run`) with the `eval.trace`
-    divergence (one Hutchinson probe per image from the run's eval key)."""
+    divergence (one Hutchinson probe per image from the run's eval key). A class-conditional
+    run is scored by its unconditional model (the null class it learnt by label dropout)."""
     cfg = run.cfg
-    if not isinstance(run.data, DequantizedSource):
+    if cfg.objective.kind == "classifier":
+        raise ConfigError(f"'{run.dir}' is a noise-conditioned classifier (objective.kind="
+                          "classifier), not a generative model: evaluate the run it guides")
+    if not getattr(run.data, "levels", 0):
         raise ConfigError(f"bits/dim needs dequantised images; the run has data.binarize=true "
                           f"({cfg.data.name}), whose likelihood is not a density on [0, 1)^D")
     trace = _trace(run)
@@ -104,6 +107,9 @@ def report(run, test, lp, nll: dict, grid: int):
         "sample_nfe": stats.nfe,
         "nll_extremes_figure": str(extremes),
     }
+    if cfg.data.conditional:
+        metrics["conditioning"] = ("none: the null class of label dropout, the run's "
+                                   "unconditional model log p(x)")
     line = (f"test {mean:.4f} ± {se:.4f} bits/dim (median {float(np.median(bpd)):.4f}; "
             f"{nll['test_nll_outliers']}/{test.shape[0]} images above the outlier threshold "
             f"{nll['test_nll_outlier_threshold']:.1f} nats, {extremes.name}; {data.levels} "
