@@ -73,6 +73,9 @@ def _cmd_list(args) -> None:
     print("objectives: " + ", ".join(C.OBJECTIVES))
     print("models:    " + ", ".join(C.MODELS))
     print("samplers:  " + ", ".join(METHODS))
+    from .loggers import LOGGERS
+
+    print("loggers:   " + ", ".join(LOGGERS) + "  (train.loggers; pip install sdegen[NAME])")
 
 
 def _cmd_reproduce(args) -> int:
@@ -91,6 +94,13 @@ def _cmd_reproduce(args) -> int:
         raise ConfigError("name an experiment, or use --list, --all or --index")
     R.run_one(args.name, small=args.small, out=args.out, root=args.experiments_dir)
     return 0
+
+
+def _cmd_plot(args) -> None:
+    from .curves import overlay
+
+    out = args.out or f"{args.key}_curves.png"
+    print(f"wrote {overlay(args.runs, out, key=args.key, smooth=args.smooth)}")
 
 
 def _methods() -> tuple[str, ...]:
@@ -154,6 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--experiments-dir", default=None,
                    help="experiments folder (default: the one beside the sdegen package)")
     r.set_defaults(func=_cmd_reproduce)
+    from .curves import KEYS
+
+    pl = sub.add_parser("plot", help="overlay the training curves (metrics.jsonl) of runs")
+    pl.add_argument("runs", nargs="+", metavar="RUN", help="run directories")
+    pl.add_argument("--out", default=None, help="PNG to write (default: KEY_curves.png)")
+    pl.add_argument("--key", choices=KEYS, default="loss", help="what to draw (default: loss)")
+    pl.add_argument("--smooth", type=float, default=None, metavar="A",
+                    help="EMA coefficient in [0, 1), 0: raw only (default: 1 - 20/rows; 0 for lr)")
+    pl.set_defaults(func=_cmd_plot)
     return p
 
 
