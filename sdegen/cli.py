@@ -76,6 +76,9 @@ def _cmd_list(args) -> None:
     print("objectives: " + ", ".join(C.OBJECTIVES))
     print("models:    " + ", ".join(C.MODELS))
     print("samplers:  " + ", ".join(METHODS))
+    from .loggers import LOGGERS
+
+    print("loggers:   " + ", ".join(LOGGERS) + "  (train.loggers; pip install sdegen[NAME])")
 
 
 def _cmd_reproduce(args) -> int:
@@ -100,6 +103,11 @@ def _cmd_completion(args) -> None:
     from .completion import shell_code
 
     sys.stdout.write(shell_code(args.shell))
+def _cmd_plot(args) -> None:
+    from .curves import overlay
+
+    out = args.out or f"{args.key}_curves.png"
+    print(f"wrote {overlay(args.runs, out, key=args.key, smooth=args.smooth)}")
 
 
 def _methods() -> tuple[str, ...]:
@@ -189,6 +197,15 @@ def build_parser() -> argparse.ArgumentParser:
                                           "argcomplete: pip install 'sdegen[completion]')")
     c.add_argument("shell", choices=("bash", "zsh", "fish"))
     c.set_defaults(func=_cmd_completion)
+    from .curves import KEYS
+
+    pl = sub.add_parser("plot", help="overlay the training curves (metrics.jsonl) of runs")
+    pl.add_argument("runs", nargs="+", metavar="RUN", help="run directories")
+    pl.add_argument("--out", default=None, help="PNG to write (default: KEY_curves.png)")
+    pl.add_argument("--key", choices=KEYS, default="loss", help="what to draw (default: loss)")
+    pl.add_argument("--smooth", type=float, default=None, metavar="A",
+                    help="EMA coefficient in [0, 1), 0: raw only (default: 1 - 20/rows; 0 for lr)")
+    pl.set_defaults(func=_cmd_plot)
     return p
 
 

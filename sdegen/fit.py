@@ -4,7 +4,9 @@ Everything `sdegen train` does lives here, so a researcher's own process, networ
 all of it: EMA of the parameters with warm-up, verified atomic orbax checkpoints
 (`sdegen.checkpoints`), bitwise resume from a run directory (call `fit` again with more `steps`),
 a guard that stops on (or skips) a non-finite loss, gradient or parameter, data-parallel
-sharding over a 1-D `jax.sharding.Mesh`, tqdm progress and `metrics.jsonl`.
+sharding over a 1-D `jax.sharding.Mesh`, tqdm progress, `metrics.jsonl` (loss, learning rate,
+gradient norm, skipped updates, steps/s), `loss.png` and optional tracker writers
+(`sdegen.loggers`).
 
 Randomness is a pure function of (key, step): with `data_key, loss_key = jax.random.split(key)`,
 step k draws its batch with `fold_in(data_key, k)` and its loss noise with `fold_in(loss_key, k)`,
@@ -18,7 +20,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,10 @@ from .distributed import barrier
 from .errors import ConfigError, TrainingError
 
 NONFINITE = ("stop", "skip")
+LOSS_PNG_EVERY_S = 10.0
+"""`loss.png` is redrawn with a checkpoint when the last drawing is this many seconds old (a
+drawing takes ~0.3 s: free at real checkpoint intervals, not at a checkpoint every step), and
+always with the last one."""
 
 
 class BatchLoss(eqx.Module):
@@ -64,22 +70,46 @@ def mean_loss(loss: Callable, model, batch, key: PRNGKeyArray) -> jax.Array:
     return jnp.mean(jax.vmap(loss, in_axes=(None, 0, 0))(model, batch, keys))
 
 
-def adam(lr: float = 2e-3, *, warmup: int = 200, grad_clip: float = 1.0,
-         schedule: str = "constant", steps: int | None = None) -> optax.GradientTransformation:
-    """Adam (Kingma & Ba 2015) after global-norm clipping, with linear warm-up to `lr`, then
-    constant or (`schedule="cosine"`) cosine decay to lr/100 at `steps` (Loshchilov & Hutter
-    2017, SGDR eq. 5 without restarts). `fit`'s default optimizer, and `sdegen train`'s."""
+def adam_schedule(lr: float = 2e-3, *, warmup: int = 200, schedule: str = "constant",
+                  steps: int | None = None) -> optax.Schedule:
+    """The learning rate of `adam` at update count k: linear warm-up from 0 to `lr` over
+    `warmup` updates, then constant or (`schedule="cosine"`) cosine decay to lr/100 at `steps`
+    (Loshchilov & Hutter 2017, SGDR eq. 5 without restarts). Pass it to `fit(lr_schedule=)`
+    with an `adam(...)` of the same settings to have the learning rate logged."""
     warmup = max(warmup, 1)
     if schedule == "cosine":
         if steps is None:
             raise ValueError("schedule='cosine' decays to lr/100 at `steps`; pass steps=")
-        sched = optax.warmup_cosine_decay_schedule(0.0, lr, warmup, max(steps, warmup + 1),
-                                                   lr / 100)
-    elif schedule == "constant":
-        sched = optax.linear_schedule(0.0, lr, warmup)
-    else:
-        raise ValueError(f"unknown schedule {schedule!r}; choose 'constant' or 'cosine'")
+        return optax.warmup_cosine_decay_schedule(0.0, lr, warmup, max(steps, warmup + 1),
+                                                  lr / 100)
+    if schedule == "constant":
+        return optax.linear_schedule(0.0, lr, warmup)
+    raise ValueError(f"unknown schedule {schedule!r}; choose 'constant' or 'cosine'")
+
+
+def adam(lr: float = 2e-3, *, warmup: int = 200, grad_clip: float = 1.0,
+         schedule: str = "constant", steps: int | None = None) -> optax.GradientTransformation:
+    """Adam (Kingma & Ba 2015) after global-norm clipping, with the learning rate of
+    `adam_schedule` (warm-up, then constant or cosine decay). `fit`'s default optimizer, and
+    `sdegen train`'s."""
+    sched = adam_schedule(lr, warmup=warmup, schedule=schedule, steps=steps)
     return optax.chain(optax.clip_by_global_norm(grad_clip), optax.adam(sched))
+
+
+def _learning_rate(schedule: Callable | None, old_opt, new_opt, step) -> jax.Array | None:
+    """The learning rate the update of this step used, on the device: `schedule` at the
+    optimizer's update count before it (the first `count` in its state — optax schedules are
+    evaluated there, and a skipped update does not advance it), else the `learning_rate`
+    an `optax.inject_hyperparams` optimizer put in its new state, else None (not logged)."""
+    if schedule is not None:
+        counts = [x for path, x in jax.tree_util.tree_flatten_with_path(old_opt)[0]
+                  if path and getattr(path[-1], "name", None) == "count"]
+        return jnp.asarray(schedule(counts[0] if counts else step - 1))
+    for path, x in jax.tree_util.tree_flatten_with_path(new_opt)[0]:
+        if (len(path) >= 2 and getattr(path[-2], "name", None) == "hyperparams"
+                and getattr(path[-1], "key", None) == "learning_rate"):
+            return jnp.asarray(x)
+    return None
 
 
 def as_sampler(data: Any) -> Callable[[PRNGKeyArray, int], Any]:
@@ -186,12 +216,13 @@ def _set_aside(run_dir: Path, skipped: list[tuple[int, str]], resumed: int) -> N
         print(f"checkpoint {s} is not intact ({why}); moved to {dest}")
 
 
-def _truncate_metrics(path: Path, step: int) -> None:
+def _truncate_metrics(path: Path, step: int) -> int:
     """Keep the records up to the resumed `step`; drop lines that do not parse (a run killed
-    while writing leaves a partial last line)."""
+    while writing leaves a partial last line). Returns the number of skipped-update records
+    kept (the run's `skipped_total` so far)."""
     if not path.exists():
-        return
-    keep = []
+        return 0
+    keep, skips = [], 0
     for line in path.read_text(errors="replace").splitlines():
         try:
             record = json.loads(line)
@@ -200,7 +231,9 @@ def _truncate_metrics(path: Path, step: int) -> None:
         if isinstance(record, dict) and isinstance(record.get("step"), int) \
                 and record["step"] <= step:
             keep.append(line)
+            skips += "skipped" in record
     ckpt.write_atomic(path, "".join(ln + "\n" for ln in keep))
+    return skips
 
 
 def prepare_run_dir(run_dir: Path) -> None:
@@ -330,6 +363,8 @@ def fit(
     name: str = "fit",
     metadata: dict | None = None,
     async_checkpoints: bool = False,
+    lr_schedule: Callable[[Any], Any] | None = None,
+    loggers: Sequence[Any] = (),
 ) -> FitResult:
     """Train `model` on `loss` over `data` for `steps` optimizer steps.
 
@@ -347,10 +382,12 @@ def fit(
       with clipping at 1 and 200 warm-up steps to 2e-3).
     - `ema_decay`: EMA of the parameters with the usual warm-up, decay min(ema_decay,
       (1+k)/(10+k)) at step k, so early averages do not carry the random initialisation.
-    - `run_dir`: where `checkpoints/` (every `ckpt_every` steps and at the end, `keep` newest)
-      and `metrics.jsonl` (every `log_every` steps) go. When it already holds a checkpoint, the
-      run resumes from the newest intact one — bitwise as if never stopped — so calling `fit`
-      again with more `steps` continues. None: nothing is written.
+    - `run_dir`: where `checkpoints/` (every `ckpt_every` steps and at the end, `keep` newest),
+      `metrics.jsonl` (every `log_every` steps) and `loss.png` (`sdegen.curves.loss_figure`,
+      redrawn with each checkpoint, at most every `LOSS_PNG_EVERY_S` seconds but always at the
+      end) go. When it already holds a checkpoint, the run resumes from the newest intact one
+      — bitwise as if never stopped — so calling `fit` again with more `steps` continues.
+      None: nothing is written.
     - `devices`: data-parallel over this many devices (0: all visible): the batch is sharded
       over a 1-D mesh, the parameters replicated. After `sdegen.distributed.initialize()` the
       devices of every process form the mesh (pass 0); process 0 writes `metrics.jsonl`, every
@@ -362,6 +399,20 @@ def fit(
     - `async_checkpoints`: write checkpoints in the background (orbax async; the arrays are
       copied to the host before training goes on). A failed run still keeps its last committed
       checkpoint: a step becomes visible only once completely written.
+    - `lr_schedule`: the optax schedule inside `optimizer`, so the learning rate can be logged
+      (it is evaluated at the optimizer's update count). Not needed for the default optimizer,
+      nor for an `optax.inject_hyperparams` one (its `learning_rate` is read from its state);
+      otherwise `lr` is not logged.
+    - `loggers`: tracker writers that receive each logged row on process 0 — names from
+      `sdegen.loggers.LOGGERS` ("tensorboard", "wandb"; extras) or any objects with
+      `log(step, metrics)` and `close()` (closed when `fit` returns or fails).
+
+    **`metrics.jsonl`**, one row per logging step: `step`; `loss`, the mean over the steps since
+    the previous row (skipped updates excluded); `wall_s` since this call began; `grad_norm`,
+    the mean global norm of the raw gradients (before clipping) over the same steps; `lr`, the
+    learning rate of the logged step's update; `skipped_total`, the skipped non-finite updates
+    of the run so far; `steps_per_s` since the previous row (the first row includes the
+    compile). A skipped update adds a row `{"step", "skipped": "non-finite"}`.
 
     **The step on the device.** Each step is one jitted call that donates the training state's
     buffers and keeps the non-finite guard on the device (a bad update leaves the state as it
@@ -384,9 +435,12 @@ def fit(
     data_key, loss_key = _split_key(key)
     sampler = as_sampler(data)
     opt = adam(steps=steps) if optimizer is None else optimizer
+    if optimizer is None and lr_schedule is None:
+        lr_schedule = adam_schedule(steps=steps)
     state = initial_state(model, opt)
     fingerprint = _key_fingerprint(data_key, loss_key)
     mngr = metrics_path = ckpt_dir = None
+    skipped_before = 0
     if run_dir is not None:
         run_dir = Path(run_dir)
         prepare_run_dir(run_dir)
@@ -399,7 +453,7 @@ def fit(
                                   "pass the same key to resume, or a new run_dir")
             if primary:
                 _set_aside(run_dir, got.skipped, state.step)
-                _truncate_metrics(metrics_path, state.step)
+                skipped_before = _truncate_metrics(metrics_path, state.step)
                 print(f"resuming {run_dir} from step {state.step}")
         elif primary and metrics_path.exists():  # killed before its first checkpoint: afresh
             metrics_path.unlink()
@@ -437,8 +491,10 @@ def fit(
         value, grads = jax.value_and_grad(loss_fn)(params)
         updates, new_opt = opt.update(grads, opt_state, params)
         new_params = eqx.apply_updates(params, updates)
+        grad_norm = optax.tree.norm(grads)  # = optax.global_norm, logged
+        lr = _learning_rate(lr_schedule, opt_state, new_opt, step)
         # a finite loss with non-finite gradients or parameters is a failure too
-        finite = (jnp.isfinite(value) & jnp.isfinite(optax.tree.norm(grads))
+        finite = (jnp.isfinite(value) & jnp.isfinite(grad_norm)
                   & jnp.isfinite(optax.tree.norm(new_params)))
         value = jnp.where(finite, value, jnp.nan)
         # EMA with the usual warm-up (min(decay, (1+k)/(10+k))): with a fixed 0.999 the random
@@ -453,17 +509,23 @@ def fit(
         halted = halted | (~finite & ((not skip) | (in_row > max_skips)))
         carry = (pick(new_params, params), pick(new_opt, opt_state), pick(new_ema, ema), step,
                  in_row, halted)
-        return carry, value
+        return carry, (value, grad_norm, lr)
 
     start = state.step
     del state, params  # their buffers now belong to `carry`
     bar = tqdm(total=steps, initial=min(start, steps), desc=name, disable=not progress,
                dynamic_ncols=True)
-    book = _Book(steps, log_every, skip, max_skips, bar)
+    book = _Book(steps, log_every, skip, max_skips, bar, start, skipped_before)
     log = metrics_path.open("a") if metrics_path is not None and primary else None
-    pending: list[tuple[int, jax.Array]] = []
+    pending: list[tuple[int, Any]] = []
+    drawn = -math.inf  # when loss.png was last drawn
     signals = _Signals()
     try:
+        if primary:  # inside the try: a logger that fails to start still closes the others
+            from .loggers import make_logger
+
+            for spec in loggers:
+                book.loggers.append(make_logger(spec, run_dir, name=name, config=metadata))
         with signals:
             for step in range(start + 1, steps + 1):
                 carry, value = step_fn(carry)
@@ -473,8 +535,9 @@ def fit(
                 if not (sync or (signals.received and jax.process_count() == 1)):
                     continue
                 values = jax.device_get([v for _, v in pending])
-                for (s, _), v in zip(pending, values, strict=True):
-                    book.replay(s, float(v), log, lambda: _last_good(mngr, ckpt_dir))
+                for (s, _), (v, g, lr) in zip(pending, values, strict=True):
+                    book.replay(s, float(v), log, lambda: _last_good(mngr, ckpt_dir),
+                                grad_norm=float(g), lr=None if lr is None else float(lr))
                 pending = []
                 stop = signals.agreed()
                 if mngr is not None and (step % ckpt_every == 0 or step == steps or stop):
@@ -483,6 +546,10 @@ def fit(
                     ckpt.save(mngr, step, _payload(_state(carry, static)),
                               {"fit_key": fingerprint, **(metadata or {})},
                               wait=not async_checkpoints)
+                    if primary and (step == steps or stop
+                                    or time.perf_counter() - drawn >= LOSS_PNG_EVERY_S):
+                        _loss_figure(run_dir)
+                        drawn = time.perf_counter()
                 if stop:
                     if mngr is not None:
                         mngr.wait_until_finished()
@@ -493,8 +560,12 @@ def fit(
         bar.close()
         if log is not None:
             log.close()
+        for logger in book.loggers:
+            logger.close()
         if mngr is not None:
             mngr.close()  # waits for a checkpoint still being written
+    if run_dir is not None and primary and not (run_dir / "loss.png").exists():
+        _loss_figure(run_dir)  # e.g. a finished run called again with the same steps
     final = _state(carry, static)
     final.step = max(start, steps)
     note = f" ({book.skipped} non-finite updates skipped)" if book.skipped else ""
@@ -511,6 +582,12 @@ def _state(carry, static) -> TrainState:
     return TrainState(eqx.combine(params, static), opt_state, ema, int(step))
 
 
+def _loss_figure(run_dir: Path) -> None:
+    from .curves import loss_figure
+
+    loss_figure(run_dir)
+
+
 def _last_good(mngr, ckpt_dir) -> str:
     if mngr is None:
         return "no checkpoint was written yet"
@@ -523,21 +600,28 @@ def _last_good(mngr, ckpt_dir) -> str:
 class _Book:
     """The host's side of the non-finite guard and the logging, replayed step by step from the
     losses read back on a logging step: the same decisions the device took, the same records
-    (`{"step", "skipped"}` per skipped update, `{"step", "loss", "wall_s"}` per logging step)
-    and the same error as a loop that looked at every step."""
+    (`{"step", "skipped"}` per skipped update, `{"step", "loss", "wall_s", "grad_norm", "lr",
+    "skipped_total", "steps_per_s"}` per logging step, also sent to `loggers`) and the same
+    error as a loop that looked at every step."""
 
-    def __init__(self, steps, log_every, skip, max_skips, bar):
+    def __init__(self, steps, log_every, skip, max_skips, bar, start=0, skipped_before=0):
         self.steps, self.log_every, self.skip, self.max_skips, self.bar = (
             steps, log_every, skip, max_skips, bar)
         self.window: list[float] = []
+        self.grad_norms: list[float] = []
         self.losses: list[tuple[int, float]] = []
+        self.loggers: list[Any] = []
         self.in_row = self.skipped = 0
-        self.t0 = time.perf_counter()
+        self.skipped_before = skipped_before
+        self.t0 = self.t_last = time.perf_counter()
+        self.step_last = start
 
-    def replay(self, step: int, value: float, log, last_good: Callable[[], str]) -> None:
+    def replay(self, step: int, value: float, log, last_good: Callable[[], str], *,
+               grad_norm: float = math.nan, lr: float | None = None) -> None:
         if math.isfinite(value):
             self.in_row = 0
             self.window.append(value)
+            self.grad_norms.append(grad_norm)
         else:  # non-finite loss, gradients or parameters: this update was not kept
             self.in_row += 1
             self.skipped += 1
@@ -552,15 +636,26 @@ class _Book:
             if log is not None:
                 log.write(json.dumps({"step": step, "skipped": "non-finite"}) + "\n")
         if self.window and (step % self.log_every == 0 or step == self.steps):
+            now = time.perf_counter()
             record = {"step": step, "loss": sum(self.window) / len(self.window),
-                      "wall_s": round(time.perf_counter() - self.t0, 3)}
+                      "wall_s": round(now - self.t0, 3),
+                      "grad_norm": sum(self.grad_norms) / len(self.grad_norms)}
+            if lr is not None:
+                record["lr"] = lr
+            record["skipped_total"] = self.skipped_before + self.skipped
+            rate = (step - self.step_last) / max(now - self.t_last, 1e-9)
+            record["steps_per_s"] = float(f"{rate:.4g}")
+            self.t_last, self.step_last = now, step
             self.losses.append((step, record["loss"]))
             if log is not None:
                 log.write(json.dumps(record) + "\n")
                 log.flush()
+            for logger in self.loggers:
+                logger.log(step, {k: v for k, v in record.items() if k != "step"})
             self.bar.set_postfix(loss=f"{record['loss']:.4f}")
-            self.window = []
+            self.window, self.grad_norms = [], []
 
 
-__all__ = ["fit", "FitResult", "BatchLoss", "mean_loss", "adam", "as_sampler", "device_mesh",
+__all__ = ["fit", "FitResult", "BatchLoss", "mean_loss", "adam", "adam_schedule", "as_sampler",
+           "device_mesh",
            "TrainState", "restore", "restore_verified", "ema_model"]

@@ -22,6 +22,7 @@ from .environment import environment
 from .errors import ConfigError
 from .fit import (
     TrainState,
+    adam_schedule,
     device_mesh,
     ema_model,
     fit,
@@ -34,7 +35,7 @@ from .fit import (
 
 RESUME_IGNORED = {"train.steps", "train.log_every", "train.ckpt_every", "train.keep",
                   "train.on_nonfinite", "train.max_skips", "train.devices", "train.async_ckpt",
-                  "sample", "eval", "out_dir"}
+                  "train.loggers", "sample", "eval", "out_dir"}
 """Config keys that may change when a run is resumed (they do not change the trajectory)."""
 
 
@@ -129,7 +130,9 @@ def train(cfg: C.Config, *, progress: bool = True) -> Path:
         ema_decay=t.ema_decay, run_dir=run_dir, ckpt_every=t.ckpt_every, keep=t.keep,
         log_every=t.log_every, devices=t.devices, on_nonfinite=t.on_nonfinite,
         max_skips=t.max_skips, progress=progress, name=f"train {cfg.name}",
-        metadata={"seed": cfg.seed}, async_checkpoints=t.async_ckpt)
+        metadata={"seed": cfg.seed}, async_checkpoints=t.async_ckpt,
+        lr_schedule=adam_schedule(t.lr, warmup=t.warmup, schedule=t.lr_schedule, steps=t.steps),
+        loggers=t.loggers)
     return run_dir
 
 

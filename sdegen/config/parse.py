@@ -54,6 +54,12 @@ def _coerce(path: str, value: Any, tp: Any, meta: Mapping) -> Any:
             f"config key '{path}' must be one of {', '.join(meta['choices'])}, "
             f"got {value!r}{hint}"
         )
+    for item in value if "item_choices" in meta else ():
+        if item not in meta["item_choices"]:
+            close = difflib.get_close_matches(str(item), meta["item_choices"], n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"config key '{path}' takes names from "
+                              f"{', '.join(meta['item_choices'])}, got {item!r}{hint}")
     lo, hi = meta.get("min"), meta.get("max")
     if lo is not None and (value < lo or (meta.get("min_exclusive") and value == lo)):
         bound = ">" if meta.get("min_exclusive") else ">="

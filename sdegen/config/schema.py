@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..fields import PARAMETERISATIONS
+from ..loggers import LOGGERS
 from ..objectives import WEIGHTINGS
 from ..solvers import GRIDS, METHODS
 from .build import DATASETS, MODELS, OBJECTIVES, PROCESSES, names_in
@@ -163,6 +164,10 @@ class TrainConfig:
     the batch is sharded over a 1-D `jax.sharding.Mesh`, parameters replicated."""
     async_ckpt: bool = False
     """Write checkpoints in the background (orbax async checkpointing)."""
+    loggers: list = field(default_factory=list, metadata={"item_choices": tuple(LOGGERS)})
+    """Tracker writers that also receive each `metrics.jsonl` row (`sdegen.loggers`), e.g.
+    [tensorboard] (TensorBoard event files in `<run_dir>/tensorboard/`; `pip install
+    sdegen[tensorboard]`) or [wandb] (`pip install sdegen[wandb]`)."""
 
 
 @dataclass
