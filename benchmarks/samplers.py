@@ -32,7 +32,10 @@ mixtures; peers run with PEER_PYTHON (default benchmarks/peers/.venv/bin/python)
 the diffusers-convention variants (`lower_order_final="diffusers"`, `DEIS(basis="log_rho")`:
 dpm3m_d, unipc_d, unipc2_d, deis_d, dpm2m_sde_d) and prints each peer against its counterpart
 (`PARITY`, error and wall ratios) and the best sdegen method / best peer error ratio at each
-NFE. `--methods` restricts the runs (and the peers) to some FRONTIER names.
+NFE. `--methods` restricts the runs (and the peers) to some FRONTIER names. The same mixtures
+on the rectified-flow path (`LinearPath`, exact velocity, uniform grid; `frontier_flow`) with
+diffusers' FlowMatchEulerDiscreteScheduler as the peer of ddim, in samplers_frontier.json
+under "flow" and samplers_frontier_flow.png.
 
 Targets checked (and printed): PF-ODE wall per NFE ≤ torchdiffeq's; sdegen sde wall ≤ 1.2× a
 bare lax.scan Euler–Maruyama loop; best sw_true at ≤ 20 NFE within 10% of 1000-step EM's; for
@@ -155,6 +158,8 @@ def main(argv=None):
                         help="issue 21: every fixed-grid method and diffusers scheduler at NFE "
                              "5-50 on 2-D/16-D/64-D mixtures (samplers_frontier.json/.png)")
     parser.add_argument("--problems", nargs="+", default=None, help="with --frontier")
+    parser.add_argument("--flow-only", action="store_true",
+                        help="with --frontier: only the rectified-flow rows")
     parser.add_argument("--methods", nargs="+", default=None,
                         help="with --frontier: only these FRONTIER runs (and their peers)")
     args = parser.parse_args(argv)
@@ -378,6 +383,19 @@ def frontier(args):
     keys = jax.random.split(jax.random.key(0), 4)
     n = args.n or 1000
     nfes = tuple(args.nfes or FRONTIER_NFES)
+    if args.flow_only:
+        flow = frontier_flow(args, keys, nfes, n)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "samplers_frontier_flow.json").write_text(json.dumps(
+            dict(benchmark="samplers_frontier_flow", n=n, nfes=nfes, dtype="float32",
+                 t_eps=T_EPS, jax=jax.__version__, diffrax=diffrax.__version__,
+                 cpu_count=os.cpu_count(),
+                 date=datetime.datetime.now().isoformat(timespec="seconds"), **flow),
+            indent=2) + "\n")
+        frontier_plot(flow["rows"], [], args.out / "samplers_frontier_flow.png",
+                      peers_fm=flow["peers"], title="rectified flow (LinearPath), uniform grid")
+        print(f"wrote {args.out / 'samplers_frontier_flow.json'} and samplers_frontier_flow.png")
+        return
     rows, data = [], {}
     for prob, mixture in frontier_problems().items():
         if args.problems and prob not in args.problems:
@@ -417,9 +435,110 @@ def frontier(args):
                   jax=jax.__version__, diffrax=diffrax.__version__, cpu_count=os.cpu_count(),
                   platform=f"{jax.default_backend()}; {platform.platform()}",
                   date=datetime.datetime.now().isoformat(timespec="seconds"))
+    result["flow"] = frontier_flow(args, keys, nfes, n)
     (args.out / "samplers_frontier.json").write_text(json.dumps(result, indent=2) + "\n")
     frontier_plot(rows, peer_rows, args.out / "samplers_frontier.png")
-    print(f"wrote {args.out / 'samplers_frontier.json'} and samplers_frontier.png")
+    flow = result["flow"]
+    frontier_plot(flow["rows"], [], args.out / "samplers_frontier_flow.png",
+                  peers_fm=flow["peers"], title="rectified flow (LinearPath), uniform grid")
+    print(f"wrote {args.out / 'samplers_frontier.json'}, samplers_frontier.png and "
+          "samplers_frontier_flow.png")
+
+
+FLOW_FRONTIER = tuple(k for k in FRONTIER if not k.endswith("_d"))
+"""The FRONTIER runs on the rectified-flow path (the "_d" variants are diffusers' VP
+conventions)."""
+
+
+def frontier_flow(args, keys, nfes, n):
+    """The same mixtures on the rectified-flow path x_t = (1 - t) x0 + t ε with their exact
+    velocity (`GaussianMixture.velocity`): every FLOW_FRONTIER method on its default grid there
+    (uniform in t; the first step from the pure-noise prior is `FromPureNoise`'s, so 2-evaluation
+    methods cost 2 steps - 1), ending like the VP runs with one evaluation of D (t -> 0), and
+    diffusers' FlowMatchEulerDiscreteScheduler on the same grid (σ = t, with its own last step
+    to σ = 0, which is that D), whose counterpart is ddim (DDIM is Euler on this path)."""
+    path = sdegen.LinearPath()
+    rows, data = [], {}
+    for prob, mixture in frontier_problems().items():
+        if args.problems and prob not in args.problems:
+            continue
+        velocity = mixture.velocity(path)
+        den = jax.jit(jax.vmap(denoiser(path, velocity), (0, None)))
+        x_T = path.prior_sample(keys[0], (n, mixture.dim))
+        true = mixture.sample(keys[2], n)
+        ref = sdegen.sample(path, velocity, key=keys[1], x_T=x_T, method="ode", solver="dopri8",
+                            rtol=1e-7, atol=1e-7, t_eps=T_EPS)
+        target = den(ref, T_EPS)
+        data[prob] = (mixture, x_T, ref, target, true)
+        for nfe in nfes:
+            for name in FLOW_FRONTIER:
+                per = FRONTIER[name][2]
+                if args.methods and name not in args.methods:
+                    continue
+                steps = nfe // 2 if per == 2 else nfe - 1
+                if steps < 1:
+                    continue
+                x_end, nfe_run, wall = frontier_run(path, velocity, keys, x_T, name, steps,
+                                                    args.repeats)
+                x = den(x_end, T_EPS)
+                row = dict(problem=prob, method=name, nfe=nfe_run + 1, wall_s=wall,
+                           err=rms(x, target), err_end=rms(x_end, ref),
+                           sw_true=float(sliced_wasserstein(keys[3], x, true)))
+                rows.append(row)
+                print(f"flow {prob:>4} {name:<10} NFE {row['nfe']:>3}  err {row['err']:.3e}  "
+                      f"sw_true {row['sw_true']:.4f}  wall {wall:.4f}", flush=True)
+    peers = [] if args.no_peers or (args.methods and "ddim" not in args.methods) else \
+        flow_peers(data, nfes, args.repeats, keys)
+    parity = []
+    if peers:
+        print(f"\n{'flow':<8}{'peer':<16}{'NFE':>4}{'peer err':>10}{'ddim err':>10}{'ratio':>7}"
+              f"{'wall ratio':>11}")
+    for p in peers:
+        ours = next(r for r in rows if r["problem"] == p["problem"] and r["method"] == "ddim"
+                    and r["nfe"] == p["nfe"])
+        parity.append(dict(problem=p["problem"], peer=p["peer"], sdegen="ddim", nfe=p["nfe"],
+                           peer_err=p["err"], sdegen_err=ours["err"],
+                           ratio=ours["err"] / p["err"], wall_ratio=ours["wall_s"] / p["wall_s"]))
+        q = parity[-1]
+        print(f"{q['problem']:<8}{q['peer']:<16}{q['nfe']:>4}{q['peer_err']:>10.3e}"
+              f"{q['sdegen_err']:>10.3e}{q['ratio']:>7.3f}{q['wall_ratio']:>11.3f}", flush=True)
+    summary = frontier_summary(rows, peers, nfes)
+    return dict(process="LinearPath(sigma_min=0)", grid="uniform", rows=rows, peers=peers,
+                parity=parity, summary=summary)
+
+
+def flow_peers(data, nfes, repeats, keys):
+    """FlowMatchEulerDiscreteScheduler on the uniform grid of the NFE - 1 step ddim run."""
+    python = Path(os.environ.get("PEER_PYTHON", PEER_PYTHON))
+    if not python.exists():
+        print(f"flow peers skipped: {python} missing")
+        return []
+    runs = [dict(name=f"{prob} flow_euler {nfe}", peer="flow_euler", kind="flow_euler",
+                 nfe=nfe, problem=prob,
+                 sigmas=[float(v) for v in np.linspace(1.0, T_EPS, nfe)])
+            for prob in data for nfe in nfes if nfe >= 2]
+    spec = dict(beta_min=0.1, beta_max=20.0, t_eps=T_EPS, repeats=repeats, runs=runs)
+    arrays = {}
+    for prob, (mixture, x_T, *_rest) in data.items():
+        arrays.update({f"{prob}_weights": np.asarray(mixture.weights),
+                       f"{prob}_means": np.asarray(mixture.means),
+                       f"{prob}_stds": np.asarray(mixture.stds), f"{prob}_x_T": np.asarray(x_T)})
+    with tempfile.TemporaryDirectory() as tmp:
+        problem, out = Path(tmp) / "problem.npz", Path(tmp) / "out.npz"
+        np.savez(problem, spec=json.dumps(spec), **arrays)
+        subprocess.run([str(python), str(PEER_SCRIPT), str(problem), str(out)], check=True,
+                       env={**os.environ, "PEER_THREADS": os.environ.get("PEER_THREADS", "1")})
+        res = np.load(out)
+        meta = json.loads(str(res["meta"]))["runs"]
+        peers = {name: jnp.asarray(res[name]) for name in meta}
+    rows = []
+    for r in runs:
+        _mixture, _x_T, _ref, target, true = data[r["problem"]]
+        x = peers[r["name"]]
+        rows.append(dict(problem=r["problem"], peer="flow_euler", nfe=meta[r["name"]]["nfe"],
+                         wall_s=meta[r["name"]]["wall_s"], err=rms(x, target),
+                         sw_true=float(sliced_wasserstein(keys[3], x, true))))
+    return rows
 
 
 def frontier_peers(sde, data, nfes, repeats, keys, kinds=PEER_KINDS):
@@ -515,9 +634,10 @@ def frontier_summary(rows, peer_rows, nfes):
     return out
 
 
-def frontier_plot(rows, peer_rows, path):
+def frontier_plot(rows, peer_rows, path, peers_fm=(), title=None):
     """Error (top; deterministic methods and peers only) and sliced W to truth (bottom) vs NFE,
-    one column per problem; each peer dashed in the colour of its sdegen counterpart."""
+    one column per problem; each peer dashed in the colour of its sdegen counterpart
+    (`peers_fm`: FlowMatchEuler rows, whose counterpart is ddim)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -546,7 +666,12 @@ def frontier_plot(rows, peer_rows, path):
                 if pts:
                     ax.plot(*zip(*pts, strict=True), "x--", color=colors[PARITY[kind]],
                             label=f"diffusers {kind}", ms=6, lw=1.5, alpha=0.8)
-            ax.set(xscale="log", yscale="log", xlabel="NFE", title=f"{prob}: {key}",
+            pts = sorted((r["nfe"], r[key]) for r in peers_fm if r["problem"] == prob)
+            if pts:
+                ax.plot(*zip(*pts, strict=True), "x--", color=colors["ddim"],
+                        label="diffusers FlowMatchEuler", ms=6, lw=1.5, alpha=0.8)
+            head = f"{title}\n" if title and i == 0 else ""
+            ax.set(xscale="log", yscale="log", xlabel="NFE", title=f"{head}{prob}: {key}",
                    ylabel="RMS error to D(reference)" if key == "err" else "sliced W to truth")
             ax.set_xticks(FRONTIER_NFES, [str(v) for v in FRONTIER_NFES])
             ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .manifolds import Euclidean
-from .processes import AbstractDiffusion, AbstractLinearSDE, AbstractProcess, AbstractSDE
+from .processes import AbstractDiffusion, AbstractProcess, AbstractSDE
 from .solvers import (
     GRIDS,
     METHODS,
@@ -43,10 +43,13 @@ from .solvers import (
     time_grid,
     validate,
 )
+from .solvers.base import FromPureNoise, check_gaussian, starts_from_pure_noise
+from .solvers.grids import default_grid
 from .solvers.methods import denoiser_terms, pf_ode_terms, reverse_sde_terms
 
 FEW_STEP = tuple(name for name, m in METHODS.items() if m.terms == "denoiser")
-"""The fixed-grid samplers for linear SDEs (their terms are the denoiser)."""
+"""The fixed-grid samplers for linear SDEs and Gaussian flow-matching paths (their terms are
+the denoiser)."""
 
 
 @eqx.filter_jit
@@ -59,9 +62,13 @@ def _solve(process, field, key, x_T, save_s, grid_s, solver, *, method, rtol, at
     spec = METHODS[method]
     T = process.T
     saveat = diffrax.SaveAt(ts=save_s) if save_s is not None else diffrax.SaveAt(t1=True)
-    if solver is None:
-        solver = spec.solver(process, field, key, Options(num_steps, snr, n_corrector, churn,
+    bridge = spec.terms == "denoiser" and starts_from_pure_noise(process)
+    if solver is None:  # from pure noise the method's own steps start at the grid's 2nd point
+        own_steps = max(num_steps - 1, 1) if bridge else num_steps
+        solver = spec.solver(process, field, key, Options(own_steps, snr, n_corrector, churn,
                                                           order, eta, lower_order_final))
+    if bridge:
+        solver = FromPureNoise(solver)
     if wrap is not None:
         solver = wrap(solver)
     if spec.terms == "pf_ode":
@@ -76,7 +83,8 @@ def _solve(process, field, key, x_T, save_s, grid_s, solver, *, method, rtol, at
         s1 = T - t_eps
     else:
         if grid_s is None:
-            grid_s = time_grid(process, grid or spec.grid, num_steps, t_eps, rho)
+            grid_s = time_grid(process, grid or default_grid(process, spec.grid), num_steps,
+                               t_eps, rho)
         controller = diffrax.StepTo(ts=grid_s)
         s1 = grid_s[-1]
     sol = integrate(terms, solver, 0.0, s1, x_T, dt0=None, controller=controller,
@@ -142,6 +150,13 @@ def sample(
       `"unipc_bh1"` — UniPC with B(h) = e^h − 1 / h (Zhao et al. 2023; UniP-`order` + UniC,
       `order` 1–3, default 3). All these take one evaluation per step except dpm2s, and warm
       start at lower order. `grid` may also be `"time_quadratic"` (uniform in √t).
+      They also step the flow-matching paths x_t = a x0 + b ε (`LinearPath`, `VPPath`, any
+      `AbstractProbabilityPath`) through the x0-prediction of the velocity
+      (`AbstractProbabilityPath.data_prediction`), DDIM η > 0 and dpm2m_sde included (the
+      path's Gaussian kernel is that of a linear SDE). On a path whose prior is pure noise
+      (`LinearPath`: α(T) = 0) the default grid is "uniform" and the first step is the exact
+      limit step of every method (`solvers.base.FromPureNoise`: one evaluation, so dpm2s and
+      edm_heun cost 2N - 1), after which the method's own N - 1 steps start.
     - `order`: the order of dpm3m, ipndm, deis, unipc (None: the method's default).
     - `eta`: DDIM's η in [0, 1] (method="ddim"; 0 deterministic, 1 DDPM's ancestral sampler).
     - `lower_order_final`: lower-order final steps (None: as the method's paper does —
@@ -175,10 +190,8 @@ def sample(
     if method not in METHODS:
         raise ValueError(f"unknown sampling method {method!r}; choose one of {tuple(METHODS)}")
     spec = METHODS[method]
-    if spec.terms == "denoiser" and not isinstance(process, AbstractLinearSDE):
-        raise ValueError(f"method={method!r} needs a linear SDE (VPSDE, SubVPSDE, VESDE) for its "
-                         f"closed-form noise schedule; {type(process).__name__} is not one: use "
-                         "method='ode'")
+    if spec.terms == "denoiser":
+        check_gaussian(method, process)
     if grid is not None and grid not in GRIDS:
         raise ValueError(f"unknown time grid {grid!r}; choose one of {tuple(GRIDS)}")
     if order is not None and order not in spec.orders:
@@ -193,7 +206,7 @@ def sample(
     if not (rho > 0 and churn >= 0):
         raise ValueError(f"rho must be positive and churn non-negative, got rho={rho}, "
                          f"churn={churn}")
-    if spec.score and not isinstance(process, AbstractDiffusion):
+    if spec.score and spec.terms != "denoiser" and not isinstance(process, AbstractDiffusion):
         raise ValueError(f"method={method!r} needs a stochastic process (an AbstractDiffusion); "
                          f"{type(process).__name__} has only an ODE: use method='ode'")
     if spec.euclidean and not isinstance(process.manifold, Euclidean):
@@ -228,12 +241,14 @@ def sample(
     elif fixed and num_steps < 1:
         raise ValueError(f"num_steps must be a positive integer, got {num_steps}")
     steps_of = getattr(user_solver, "num_steps", None)
-    if (fixed and steps_of is not None and steps_of != num_steps
+    own_steps = num_steps - 1 if spec.terms == "denoiser" and starts_from_pure_noise(process) \
+        else num_steps  # `FromPureNoise` takes the first step
+    if (fixed and steps_of is not None and steps_of != own_steps
             and (getattr(user_solver, "lower_order_final", False)
                  or getattr(user_solver, "skip_last_correction", False))):
         raise ValueError(f"{type(user_solver).__name__}(num_steps={steps_of}) treats its last "
-                         f"steps apart but the grid has {num_steps} steps: give it "
-                         f"num_steps={num_steps}")
+                         f"steps apart but takes {own_steps} steps of the grid: give it "
+                         f"num_steps={own_steps}")
     key_prior, key_solve = jax.random.split(key)
     if x_T is None:
         if shape is None or len(shape) < 2:

@@ -207,12 +207,12 @@ def test_bad_options_are_one_line_errors(mixture, sdes):
         UniPC(sde, lower_order_final="yes")
     with pytest.raises(ValueError, match="num_steps=4"):
         sdegen.sample(sde, score, solver=UniPC(sde, num_steps=9), method="unipc", **kw)
-    path = sdegen.LinearPath()
+    cnf = sdegen.CNF()  # no Gaussian kernel (flow-matching paths have one: test_samplers_flow)
     with pytest.raises(ValueError, match="needs a linear SDE") as info:
-        sdegen.sample(path, score, method="unipc", **kw)
+        sdegen.sample(cnf, score, method="unipc", **kw)
     assert "\n" not in str(info.value)
     with pytest.raises(ValueError, match="noise schedule of a linear SDE"):
-        time_grid(path, "karras", 4, 1e-3)
+        time_grid(cnf, "karras", 4, 1e-3)
 
 
 def _diffusers_dpm_order(order, steps, j):

@@ -1,7 +1,8 @@
 """PyTorch peers for benchmarks/samplers.py: the same analytic Gaussian-mixture score under the
 same VP SDE, solved by torchdiffeq (dopri5 PF-ODE), torchsde (Euler reverse SDE) and diffusers'
 DPMSolverMultistep (2M, 3M, 2M SDE) / UniPCMultistep (orders 2, 3) / DEISMultistep (order 3) /
-Euler / Heun schedulers on the Karras σ-grid.
+Euler / Heun schedulers on the Karras σ-grid; and on the rectified-flow path the same mixture's
+exact velocity stepped by FlowMatchEulerDiscreteScheduler on a given grid.
 
 Run by the sdegen harness in the peers venv (`bash benchmarks/peers/setup.sh`):
     benchmarks/peers/.venv/bin/python benchmarks/peers/samplers_torch.py PROBLEM.npz OUT.npz
@@ -69,6 +70,44 @@ class MixtureScore:
         logits = self.logw - 0.5 * d * torch.log(var) - 0.5 * (diff**2).sum(-1) / var
         post = torch.softmax(logits, dim=1)  # (n, k)
         return torch.einsum("nk,nkd->nd", post / var, diff)
+
+
+class MixtureVelocity:
+    """The marginal velocity E[a' x0 + b' ε | x_t = x] of the same mixture on the rectified-flow
+    path x_t = (1 - t) x0 + t ε (Liu et al. 2023; Lipman et al. 2023, Thm. 1), closed form."""
+
+    def __init__(self, weights, means, stds, dtype):
+        self.logw = torch.log(torch.as_tensor(weights, dtype=dtype))
+        self.means = torch.as_tensor(means, dtype=dtype)
+        self.var0 = torch.as_tensor(stds, dtype=dtype) ** 2
+        self.calls = 0
+
+    def __call__(self, x, t):
+        self.calls += 1
+        a, b = 1.0 - t, t
+        var = a**2 * self.var0 + b**2  # (k,)
+        centred = x[:, None, :] - a * self.means[None]  # (n, k, d)
+        d = x.shape[1]
+        logits = self.logw - 0.5 * d * torch.log(var) - 0.5 * (centred**2).sum(-1) / var
+        post = torch.softmax(logits, dim=1)[..., None]  # (n, k, 1)
+        x0 = (post * (self.means[None] + (a * self.var0 / var)[None, :, None] * centred)).sum(1)
+        eps = (post * (b / var)[None, :, None] * centred).sum(1)
+        return -x0 + eps
+
+
+def flow_euler_run(velocity, x_T, sigmas):
+    """diffusers' FlowMatchEulerDiscreteScheduler (shift 1) on the given σ = t grid: Euler on
+    the velocity, x <- x + (σ_{i+1} - σ_i) v, with its own terminal σ = 0 appended, so NFE =
+    len(sigmas)."""
+    import diffusers
+
+    sch = diffusers.FlowMatchEulerDiscreteScheduler(shift=1.0)
+    sch.set_timesteps(sigmas=list(sigmas))
+    x = x_T.clone()
+    for ts in sch.timesteps:
+        idx = sch.step_index if sch.step_index is not None else 0
+        x = sch.step(velocity(x, float(sch.sigmas[idx])), ts, x).prev_sample
+    return x
 
 
 def pf_ode_torchdiffeq(score, sde, x_T, t_eps, rtol, atol):
@@ -167,6 +206,10 @@ def main():
         elif run["peer"] == "torchsde":
             fn = functools.partial(em_torchsde, score, sde, x_T, t_eps, run["steps"])
             torch.manual_seed(0)
+        elif run["peer"] == "flow_euler":
+            score = MixtureVelocity(p[f"{prob}_weights"], p[f"{prob}_means"], p[f"{prob}_stds"],
+                                    dtype)
+            fn = functools.partial(flow_euler_run, score, x_T, run["sigmas"])
         else:
             fn = functools.partial(diffusers_run, run["kind"], score, sde, x_T, t_eps, run["nfe"])
         with torch.no_grad():

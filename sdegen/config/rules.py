@@ -5,7 +5,8 @@ ODE-only processes. The name lists they use are derived from the tables of `conf
 from __future__ import annotations
 
 from ..errors import ConfigError
-from .build import EARTH_NAMES, OBJECTIVES, PROCESSES
+from ..solvers import METHODS
+from .build import EARTH_NAMES, OBJECTIVES, PATHS, PROCESSES
 from .schema import (
     FAMILY_OBJECTIVES,
     IMAGE_NAMES,
@@ -40,9 +41,11 @@ def check_consistency(cfg: Config) -> Config:
     if trains is not None and kind not in trains:  # what the specific messages above miss
         raise ConfigError(f"objective.kind={obj} trains process.kind={' or '.join(trains)}, got "
                           f"process.kind={kind}")
-    if PROCESSES[kind].field == "velocity" and cfg.sample.method != "ode":
+    few_step = kind in PATHS and METHODS[cfg.sample.method].terms == "denoiser"
+    if PROCESSES[kind].field == "velocity" and cfg.sample.method != "ode" and not few_step:
         raise ConfigError(f"sample.method={cfg.sample.method} needs an SDE; process.kind={kind} "
-                          "has only an ODE: set sample.method=ode")
+                          "has only an ODE: set sample.method=ode (or, on flow_linear/flow_vp, a "
+                          "few-step method such as unipc)")
     if (cfg.data.conditional or cfg.data.holdout >= 0) and cfg.data.name not in IMAGE_NAMES:
         raise ConfigError(f"data.conditional and data.holdout apply to labelled images "
                           f"({', '.join(IMAGE_NAMES)}), not data.name={cfg.data.name}")

@@ -8,6 +8,7 @@ from .toy2d import (
     TOY_DATASETS,
     GaussianMixture,
     MixtureScore,
+    MixtureVelocity,
     checkerboard_log_prob,
     eight_gaussians,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "load_digits",
     "GaussianMixture",
     "MixtureScore",
+    "MixtureVelocity",
     "MixtureEnergy",
     "GridDensity",
     "TOY_DATASETS",

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from ..processes import AbstractLinearSDE
+from ..processes import AbstractLinearSDE, AbstractProbabilityPath
 
 
 class GaussianMixture(eqx.Module):
@@ -72,6 +72,34 @@ class GaussianMixture(eqx.Module):
 
     def log_prob_t(self, sde: AbstractLinearSDE, x: Float[Array, " d"], t) -> Float[Array, ""]:
         return self.marginal(sde, t).log_prob(x)
+
+    def velocity(self, path: AbstractProbabilityPath) -> MixtureVelocity:
+        """The exact marginal velocity field of the flow-matching path `path` with this mixture
+        as data and independent N(0, I) noise, usable wherever a learned velocity is."""
+        return MixtureVelocity(self, path)
+
+
+class MixtureVelocity(eqx.Module):
+    """Exact marginal velocity v(x, t) = E[a' x0 + b' ε | x_t = x] of a `GaussianMixture` under
+    a path x_t = a x0 + b ε (Lipman et al. 2023, Thm. 1): per component k, with
+    v_k = a² s_k² + b², E[x0 | x, k] = μ_k + a s_k² (x - a μ_k)/v_k and
+    E[ε | x, k] = b (x - a μ_k)/v_k, weighted by the posterior of k. Finite at a = 0 and
+    b = 0 (no division by either)."""
+
+    mixture: GaussianMixture
+    path: AbstractProbabilityPath
+
+    def __call__(self, x: Float[Array, " d"], t: Float[ArrayLike, ""]) -> Float[Array, " d"]:
+        m = self.mixture
+        a, b, da, db = self.path.coefficients(t)
+        var = a**2 * m.stds**2 + b**2
+        centred = x[None, :] - a * m.means
+        logits = (jnp.log(m.weights) - 0.5 * jnp.sum(centred**2, axis=-1) / var
+                  - 0.5 * m.dim * jnp.log(var))
+        w = jax.nn.softmax(logits)[:, None]
+        x0 = jnp.sum(w * (m.means + (a * m.stds**2 / var)[:, None] * centred), axis=0)
+        eps = jnp.sum(w * (b / var)[:, None] * centred, axis=0)
+        return da * x0 + db * eps
 
 
 class MixtureScore(eqx.Module):

@@ -17,7 +17,7 @@ from typing import ClassVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from ..typing import Field, Scalar
 from .base import AbstractProcess
@@ -72,6 +72,66 @@ class AbstractProbabilityPath(AbstractVelocityProcess):
         a, b, da, db = self.coefficients(t)
         return a * x0 + b * eps, da * x0 + db * eps
 
+    # The path as a Gaussian schedule: the few-step samplers of `sdegen.solvers` read these
+    # exactly as they read a linear SDE's (same names, same meaning).
+
+    def alpha(self, t: Scalar) -> Scalar:
+        """Mean coefficient α(t) = a(t) of the path."""
+        return self.coefficients(t)[0]
+
+    def std(self, t: Scalar) -> Scalar:
+        """Kernel standard deviation σ(t) = b(t) of the path."""
+        return self.coefficients(t)[1]
+
+    def marginal(self, x0: Float[Array, "*d"], t: Scalar) -> tuple[Float[Array, "*d"], Scalar]:
+        """Mean and std of p_t(x | x0) = N(a(t) x0, b(t)² I)."""
+        a, b, _, _ = self.coefficients(t)
+        return a * x0, b
+
+    def noise_ratio(self, t: Float[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
+        """r(t) = b(t)/a(t) = e^{-λ(t)}, λ the half log-SNR (as `AbstractLinearSDE.noise_ratio`);
+        infinite where a(t) = 0 (a pure-noise prior)."""
+        return self.std(t) / self.alpha(t)
+
+    def time_of_noise_ratio(self, r: Float[ArrayLike, "*batch"]) -> Float[Array, "*batch"]:
+        """The time t in [0, T] with r(t) = r, for r increasing in t: bisection to machine
+        precision (64 halvings); paths with a closed form override it."""
+        r = jnp.asarray(r, dtype=float)
+
+        def halve(_, bounds):
+            lo, hi = bounds
+            mid = 0.5 * (lo + hi)
+            above = self.noise_ratio(mid) >= r
+            return jnp.where(above, lo, mid), jnp.where(above, mid, hi)
+
+        lo, hi = jax.lax.fori_loop(0, 64, halve, (jnp.zeros_like(r), jnp.full_like(r, self.T)))
+        return 0.5 * (lo + hi)
+
+    @property
+    def pure_noise_prior(self) -> bool:
+        """Whether a(T) = 0: the prior carries no signal (λ(T) = -∞, r(T) = ∞), as for the
+        rectified-flow path. The few-step samplers then bridge the first step of their grid
+        exactly (`sdegen.solvers.base.FromPureNoise`) and noise-ratio grids are undefined."""
+        with jax.ensure_compile_time_eval():
+            return bool(self.coefficients(float(self.T))[0] == 0.0)
+
+    def data_prediction(self, velocity: Field) -> Field:
+        """The x0-prediction D(x, t) = E[x0 | x_t = x] of the velocity field. Since
+        x = a D + b E and v = a' D + b' E, with E = E[ε | x_t = x] the noise prediction
+        (the marginal velocity is the conditional expectation of u_t, Lipman et al. 2023,
+        Thm. 1; the flow-matching / diffusion equivalence of Kingma & Gao 2023, "Understanding
+        diffusion objectives", App. D, and Gao et al. 2024, "Diffusion meets flow matching"):
+        D = (b' x - b v) / (b' a - b a'), E = (x - a D)/b. The denominator is -a b λ'(t) > 0,
+        finite where a = 0 (LinearPath: D = (1 - σ_min) x - b v). Both identities hold for any
+        coupling of (x0, ε), so the deterministic few-step samplers are exact for OT-CFM fields
+        too; the stochastic ones also assume ε ~ N(0, I) independent of x0."""
+
+        def d(x, t):
+            a, b, da, db = self.coefficients(t)
+            return (db * x - b * velocity(x, t)) / (db * a - b * da)
+
+        return d
+
 
 class LinearPath(AbstractProbabilityPath):
     r"""The optimal-transport / rectified path (Lipman et al. 2023, eqs. 20–21; Liu et al. 2023
@@ -92,6 +152,12 @@ class LinearPath(AbstractProbabilityPath):
         s = self.sigma_min
         one = jnp.ones_like(jnp.asarray(t, dtype=float))
         return 1.0 - t, s + (1.0 - s) * t, -one, (1.0 - s) * one
+
+    def time_of_noise_ratio(self, r):
+        # r = (σ_min + (1 - σ_min) t)/(1 - t)  =>  t = (r - σ_min)/(r + 1 - σ_min)
+        r = jnp.asarray(r, dtype=float)
+        s = self.sigma_min
+        return jnp.where(jnp.isinf(r), self.T, (r - s) / (r + 1.0 - s))
 
 
 class VPPath(AbstractProbabilityPath):
@@ -117,3 +183,6 @@ class VPPath(AbstractProbabilityPath):
         a, b = sde.alpha(t), sde.std(t)
         da = -0.5 * sde.beta(t) * a
         return a, b, da, -a * da / b
+
+    def time_of_noise_ratio(self, r):
+        return self.sde.time_of_noise_ratio(r)

@@ -2,7 +2,9 @@
 
 - `integrate`: the solve (`integrate`), its checks (`check`, `validate`), NFE (`stats_of`,
   `evals_per_step`, `SolveStats`) and the adaptive set-up (`adaptive`, `ADAPTIVE_SOLVERS`).
-- `base`: `CountsFieldEvals` (the `field_evals` a solver states) and `AbstractGridSampler`.
+- `base`: `CountsFieldEvals` (the `field_evals` a solver states), `AbstractGridSampler`, the
+  processes it steps (`GaussianKernel`: linear SDEs and Gaussian flow-matching paths) and
+  `FromPureNoise` (the exact first step from a pure-noise prior).
 - one file per sampler family: `langevin` (predictor–corrector), `geodesic` (random walk on a
   manifold), `replacement` (inpainting wrapper), `edm` (EDM Heun/churn), `dpm_solver` (DDIM
   with η, DPM-Solver++ 2M / 3M / 2S / 2M SDE), `ipndm` (iPNDM), `deis` (DEIS-tAB), `unipc`
@@ -13,6 +15,8 @@
 
 from .base import AbstractGridSampler as AbstractGridSampler
 from .base import CountsFieldEvals as CountsFieldEvals
+from .base import FromPureNoise as FromPureNoise
+from .base import GaussianKernel as GaussianKernel
 from .deis import DEIS as DEIS
 from .dpm_solver import DDIM as DDIM
 from .dpm_solver import DPMSolverPP2M as DPMSolverPP2M
@@ -22,6 +26,7 @@ from .dpm_solver import DPMSolverPPMultistep as DPMSolverPPMultistep
 from .edm import EDMSampler as EDMSampler
 from .geodesic import GeodesicRandomWalk as GeodesicRandomWalk
 from .grids import GRIDS as GRIDS
+from .grids import default_grid as default_grid
 from .grids import karras_grid as karras_grid
 from .grids import logsnr_grid as logsnr_grid
 from .grids import save_times as save_times

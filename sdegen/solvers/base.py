@@ -4,8 +4,10 @@
 know: `field_evals`, the evaluations of the user's field per step (NFE = field_evals × steps),
 which Diffrax's `sol.stats` does not report. Any solver — sdegen's or a user's — that has the
 attribute is counted exactly. `AbstractGridSampler` is the base of the fixed-grid samplers for
-linear SDEs: a state stepped in solver time s = T - t by formulas in the noise ratio r = σ/α,
-with the term handed to the solve evaluating the batched denoiser D at solver time s.
+linear SDEs and Gaussian flow-matching paths (`GaussianKernel`): a state stepped in solver time
+s = T - t by formulas in the noise ratio r = σ/α, with the term handed to the solve evaluating
+the batched denoiser D at solver time s. `FromPureNoise` bridges the first step of a path whose
+prior has no signal (r(T) = ∞), so that no sampler ever sees an infinite λ.
 """
 
 from __future__ import annotations
@@ -14,9 +16,34 @@ from typing import ClassVar, Protocol, runtime_checkable
 
 import diffrax
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 
-from ..processes import AbstractLinearSDE
+from ..manifolds import Euclidean
+from ..processes import AbstractLinearSDE, AbstractProbabilityPath, AbstractProcess
+
+GaussianKernel = AbstractLinearSDE | AbstractProbabilityPath
+"""The processes the fixed-grid samplers step: those with a Gaussian kernel
+p_t(x | x0) = N(α(t) x0, σ(t)² I) known in closed form — the linear SDEs (field: the score)
+and the flow-matching paths x_t = a(t) x0 + b(t) ε (field: the velocity). Both offer `alpha`,
+`std`, `noise_ratio` r = σ/α and `time_of_noise_ratio`; `processes.denoiser` turns either
+field into the data prediction D. That is all a sampler below reads, so every one of them
+runs on both (Kingma & Gao 2023, "Understanding diffusion objectives", App. D: the flow-matching
+and diffusion ODEs with the same λ = log(α/σ) are one ODE)."""
+
+
+def check_gaussian(method: str, process: AbstractProcess) -> None:
+    """One-line error for a fixed-grid sampler asked to step a process without a Gaussian
+    kernel in closed form (a CNF, a sphere process, a user's velocity process)."""
+    if not isinstance(process, GaussianKernel) or not isinstance(process.manifold, Euclidean):
+        raise ValueError(f"method={method!r} needs a linear SDE (VPSDE, SubVPSDE, VESDE) or a "
+                         f"Gaussian flow-matching path (LinearPath, VPPath) for its closed-form "
+                         f"noise schedule; {type(process).__name__} is neither: use method='ode'")
+
+
+def starts_from_pure_noise(process: AbstractProcess) -> bool:
+    """Whether `process` is a path whose prior carries no signal, α(T) = 0 (λ(T) = -∞)."""
+    return isinstance(process, AbstractProbabilityPath) and process.pure_noise_prior
 
 
 @runtime_checkable
@@ -33,7 +60,7 @@ class AbstractGridSampler(diffrax.AbstractSolver):
     Subclass it (outside sdegen too) and pass an instance as `sdegen.sample(..., solver=)` with
     one of the few-step methods, whose terms are the denoiser."""
 
-    sde: eqx.AbstractVar[AbstractLinearSDE]
+    sde: eqx.AbstractVar[GaussianKernel]
     field_evals: eqx.AbstractClassVar[int]
 
     term_structure: ClassVar = diffrax.AbstractTerm
@@ -102,3 +129,66 @@ def push(history, value):
 def combine(weights, history):
     """Σ_j w_j history_j over the leading (history) axis."""
     return jnp.tensordot(weights.astype(history.dtype), history, axes=1)
+
+
+class FromPureNoise(diffrax.AbstractSolver):
+    """A fixed-grid sampler on a path whose prior is pure noise, α(T) = 0 (`LinearPath`:
+    rectified flow). There λ(T) = -∞: a step from T spans an infinite λ-interval, on which
+    every exponential integrator (DDIM, DPM-Solver++, UniPC, DEIS) and every step in
+    r = σ/α (iPNDM, EDM) can only hold D constant. Their common limit is the exact first-order
+    step x1 = (σ1/σ(T)) x_T + α1 D(x_T, T) (Lu et al. 2022b, eq. 9 with e^{-h} = 0; DDIM,
+    which on the rectified-flow path is Euler on the velocity, Gao et al. 2024), and for the
+    stochastic samplers (DDIM η > 0, DPM-Solver++ 2M SDE) it has their first step's law, since
+    x_T = σ(T) ε. This solver takes that step (one field evaluation) and hands the rest of the
+    grid to `solver`, whose own steps — warm start, final-step rule (`num_steps` = the grid's
+    steps − 1) — begin at the grid's second point, where λ is finite.
+
+    The first step's error is O(e^{2 λ1}): on a grid uniform in t (e^{λ1} ≈ h) it caps every
+    method's global order at 2; a grid that refines near t = T restores the higher orders."""
+
+    solver: diffrax.AbstractSolver
+
+    term_structure: ClassVar = diffrax.AbstractTerm
+    interpolation_cls: ClassVar = diffrax.LocalLinearInterpolation
+
+    @property
+    def sde(self):
+        return self.solver.sde
+
+    @property
+    def field_evals(self) -> int:
+        return int(self.solver.field_evals)
+
+    @property
+    def evals_saved(self) -> int:
+        """The first step costs one evaluation, not `field_evals`."""
+        return int(getattr(self.solver, "evals_saved", 0)) + self.field_evals - 1
+
+    def order(self, terms):
+        return self.solver.order(terms)
+
+    def strong_order(self, terms):
+        return self.solver.strong_order(terms)
+
+    def func(self, terms, t0, y0, args):
+        return terms.vf(t0, y0, args)
+
+    def init(self, terms, t0, t1, y0, args):
+        return self.solver.init(terms, t1, t1, y0, args), jnp.array(True)
+
+    def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
+        inner, first = solver_state
+        sde, T = self.sde, self.sde.T
+
+        def bridge(inner):
+            y1 = (sde.std(T - t1) / sde.std(T - t0)) * y0 + sde.alpha(T - t1) * terms.vf(
+                t0, y0, args)
+            return y1, inner
+
+        def rest(inner):
+            y1, _, _, inner, _ = self.solver.step(terms, t0, t1, y0, args, inner, made_jump)
+            return y1, inner
+
+        y1, inner = jax.lax.cond(first, bridge, rest, inner)
+        return (y1, None, dict(y0=y0, y1=y1), (inner, jnp.array(False)),
+                diffrax.RESULTS.successful)

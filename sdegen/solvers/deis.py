@@ -23,8 +23,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..processes import AbstractLinearSDE
-from .base import AbstractGridSampler, check_final_rule, check_order, combine, push, step_order
+from .base import (
+    AbstractGridSampler,
+    GaussianKernel,
+    check_final_rule,
+    check_order,
+    combine,
+    push,
+    step_order,
+)
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(12)
 """Gauss–Legendre rule for the coefficient integrals (exact for polynomials of degree 23)."""
@@ -57,7 +64,7 @@ class DEIS(AbstractGridSampler):
     "time" (tAB, the paper's) or "log_rho" (the polynomial in log r, as diffusers). Order 1
     is DDIM. One field evaluation a step."""
 
-    sde: AbstractLinearSDE
+    sde: GaussianKernel
     solver_order: int = eqx.field(default=3, static=True)
     num_steps: int | None = eqx.field(default=None, static=True)
     lower_order_final: bool | str = eqx.field(default=False, static=True)

@@ -20,8 +20,15 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray
 
-from ..processes import AbstractLinearSDE
-from .base import AbstractGridSampler, check_final_rule, check_order, combine, push, step_order
+from .base import (
+    AbstractGridSampler,
+    GaussianKernel,
+    check_final_rule,
+    check_order,
+    combine,
+    push,
+    step_order,
+)
 
 
 class DDIM(AbstractGridSampler):
@@ -33,7 +40,7 @@ class DDIM(AbstractGridSampler):
     step (and DPM-Solver++ 2M SDE's first-order step). First order; one field evaluation a
     step; `key` drives the noise when η > 0."""
 
-    sde: AbstractLinearSDE
+    sde: GaussianKernel
     eta: float = 0.0
     key: PRNGKeyArray | None = None
 
@@ -75,7 +82,7 @@ class DPMSolverPP2M(AbstractGridSampler):
     with D_prev and h_prev from the previous step kept in the solver state; the first step has
     no history and is DDIM. One field evaluation a step."""
 
-    sde: AbstractLinearSDE
+    sde: GaussianKernel
 
     field_evals: ClassVar[int] = 1
 
@@ -142,7 +149,7 @@ class DPMSolverPPMultistep(AbstractGridSampler):
     published D2 weight (what diffusers runs; locally only second order, see `_dpm_weights`),
     `published=False` the third-order one."""
 
-    sde: AbstractLinearSDE
+    sde: GaussianKernel
     solver_order: int = eqx.field(default=3, static=True)
     num_steps: int | None = eqx.field(default=None, static=True)
     lower_order_final: bool | str = eqx.field(default=True, static=True)
@@ -179,7 +186,7 @@ class DPMSolverPP2S(AbstractGridSampler):
     intermediate point at λ_mid = λ0 + h/2, u = (σ_mid/σ0) x0 - α_mid (e^{-h/2} - 1) D0, then
     x1 = (σ1/σ0) x0 - α1 (e^{-h} - 1) D(u, s_mid). Two field evaluations a step."""
 
-    sde: AbstractLinearSDE
+    sde: GaussianKernel
 
     field_evals: ClassVar[int] = 2
 
@@ -209,7 +216,7 @@ class DPMSolverPP2MSDE(AbstractGridSampler):
     step (DDIM with η = 1) to warm start and, with `lower_order_final` on grids of fewer than 15
     steps, at the end. One field evaluation a step; `key` drives the noise."""
 
-    sde: AbstractLinearSDE
+    sde: GaussianKernel
     key: PRNGKeyArray
     num_steps: int | None = eqx.field(default=None, static=True)
     lower_order_final: bool | str = eqx.field(default=True, static=True)

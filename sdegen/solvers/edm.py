@@ -19,8 +19,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray
 
-from ..processes import AbstractLinearSDE
-from .base import AbstractGridSampler
+from .base import AbstractGridSampler, GaussianKernel
 
 
 class EDMSampler(AbstractGridSampler):
@@ -36,7 +35,7 @@ class EDMSampler(AbstractGridSampler):
     (`evals_saved`; then `num_steps` must be the grid's step count).
     """
 
-    sde: AbstractLinearSDE
+    sde: GaussianKernel
     key: PRNGKeyArray | None = None
     churn: float = 0.0
     num_steps: int = 1

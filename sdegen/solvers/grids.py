@@ -2,7 +2,9 @@
 `diffrax.StepTo` controller's `ts`). Grids are built in the noise ratio r = σ/α of the process
 (`AbstractLinearSDE.noise_ratio`) and mapped back to t through its closed-form inverse, so the same
 grid means the same noise levels for VP, sub-VP and VE. `solver_times` checks and converts a
-user's explicit grid of forward times t (the `ts=` of `sdegen.sample`)."""
+user's explicit grid of forward times t (the `ts=` of `sdegen.sample`). Gaussian flow-matching
+paths have a noise ratio too; on one with a pure-noise prior (r(T) = ∞) only the grids in t
+exist (`default_grid`)."""
 
 from __future__ import annotations
 
@@ -12,17 +14,20 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from ..processes import AbstractLinearSDE, AbstractProcess
+from ..processes import AbstractLinearSDE, AbstractProbabilityPath, AbstractProcess
+
+Schedule = AbstractLinearSDE | AbstractProbabilityPath
+"""A process with a noise ratio r = σ/α and its inverse (`base.GaussianKernel`)."""
 
 
-def _to_solver_time(sde: AbstractLinearSDE, r: Array, t_eps: float) -> Array:
+def _to_solver_time(sde: Schedule, r: Array, t_eps: float) -> Array:
     t = sde.time_of_noise_ratio(r)
     t = t.at[0].set(sde.T).at[-1].set(t_eps)  # endpoints exact, not round-tripped
     return sde.T - t
 
 
 def karras_grid(
-    sde: AbstractLinearSDE, num_steps: int, t_eps: float, rho: float = 7.0
+    sde: Schedule, num_steps: int, t_eps: float, rho: float = 7.0
 ) -> Float[Array, " m"]:
     """Karras et al. 2022, eq. 5: r_i = (r_max^{1/ρ} + i/N (r_min^{1/ρ} - r_max^{1/ρ}))^ρ,
     i = 0..N, between r_max = r(T) and r_min = r(t_eps); ρ = 7 concentrates steps at low noise."""
@@ -32,7 +37,7 @@ def karras_grid(
     return _to_solver_time(sde, r, t_eps)
 
 
-def logsnr_grid(sde: AbstractLinearSDE, num_steps: int, t_eps: float) -> Float[Array, " m"]:
+def logsnr_grid(sde: Schedule, num_steps: int, t_eps: float) -> Float[Array, " m"]:
     """Steps uniform in the half log-SNR λ = -log r (Lu et al. 2022, DPM-Solver, Sec. 3.3)."""
     log_r = jnp.linspace(jnp.log(sde.noise_ratio(sde.T)), jnp.log(sde.noise_ratio(t_eps)),
                          num_steps + 1)
@@ -74,11 +79,26 @@ def time_grid(
     "time_quadratic" fit any process."""
     if name not in GRIDS:
         raise ValueError(f"unknown time grid {name!r}; choose one of {tuple(GRIDS)}")
-    if name not in PROCESS_FREE_GRIDS and not isinstance(sde, AbstractLinearSDE):
-        raise ValueError(f"grid={name!r} is built from the noise schedule of a linear SDE; "
-                         f"{type(sde).__name__} is not one: use grid='uniform', "
-                         "'time_quadratic' or ts=")
+    if name not in PROCESS_FREE_GRIDS:
+        if not isinstance(sde, Schedule):
+            raise ValueError(f"grid={name!r} is built from the noise schedule of a linear SDE "
+                             f"or a Gaussian path; {type(sde).__name__} is not one: use "
+                             "grid='uniform', 'time_quadratic' or ts=")
+        if isinstance(sde, AbstractProbabilityPath) and sde.pure_noise_prior:
+            raise ValueError(f"grid={name!r} spaces the noise ratio r = σ/α up to r(T), which is "
+                             f"infinite for {type(sde).__name__} (its prior is pure noise): use "
+                             "grid='uniform' (its default), 'time_quadratic' or ts=")
     return GRIDS[name](sde, num_steps, t_eps, rho)
+
+
+def default_grid(process: AbstractProcess, name: str) -> str:
+    """A method's default grid `name` on `process`: "uniform" in t on a path whose prior is
+    pure noise (r(T) = ∞, so no noise-ratio grid exists; rectified flow's usual grid, Liu et al.
+    2023), else `name`."""
+    if (name not in PROCESS_FREE_GRIDS and isinstance(process, AbstractProbabilityPath)
+            and process.pure_noise_prior):
+        return "uniform"
+    return name
 
 
 def solver_times(

@@ -19,8 +19,15 @@ import diffrax
 import equinox as eqx
 import jax.numpy as jnp
 
-from ..processes import AbstractLinearSDE
-from .base import AbstractGridSampler, check_final_rule, check_order, combine, push, step_order
+from .base import (
+    AbstractGridSampler,
+    GaussianKernel,
+    check_final_rule,
+    check_order,
+    combine,
+    push,
+    step_order,
+)
 
 AB_COEFFICIENTS = (
     (1.0, 0.0, 0.0, 0.0),
@@ -39,7 +46,7 @@ class IPNDM(AbstractGridSampler):
     the paper) lowers the order to N - i on the last steps of an N-step grid (`num_steps`).
     One field evaluation a step."""
 
-    sde: AbstractLinearSDE
+    sde: GaussianKernel
     solver_order: int = eqx.field(default=4, static=True)
     num_steps: int | None = eqx.field(default=None, static=True)
     lower_order_final: bool | str = eqx.field(default=False, static=True)

@@ -133,10 +133,12 @@ def _dpm2m_sde(process, field, key, o: Options):
 
 class Method(NamedTuple):
     """One sampling method: `terms` names the dynamics ("pf_ode", "denoiser" — linear SDEs
-    only — or "reverse_sde"), `solver(process, field, key, options)` builds its default
-    solver, `grid` is its default time grid (`grids.GRIDS`; `None` = adaptive steps),
-    `score` says it needs a score (a stochastic process), `euclidean` that it works in R^d only,
-    `orders` the values its `order` option takes (empty: none), `eta` that it reads DDIM's η.
+    and Gaussian flow-matching paths, `base.GaussianKernel` — or "reverse_sde"),
+    `solver(process, field, key, options)` builds its default solver, `grid` is its default
+    time grid (`grids.GRIDS`; `None` = adaptive steps), `score` says it needs a score (a
+    stochastic process; the "denoiser" methods take a path's velocity too), `euclidean` that
+    it works in R^d only, `orders` the values its `order` option takes (empty: none), `eta`
+    that it reads DDIM's η.
     """
 
     terms: str

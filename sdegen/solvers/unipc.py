@@ -26,8 +26,15 @@ import diffrax
 import equinox as eqx
 import jax.numpy as jnp
 
-from ..processes import AbstractLinearSDE
-from .base import AbstractGridSampler, check_final_rule, check_order, combine, push, step_order
+from .base import (
+    AbstractGridSampler,
+    GaussianKernel,
+    check_final_rule,
+    check_order,
+    combine,
+    push,
+    step_order,
+)
 
 VARIANTS = ("bh1", "bh2")
 
@@ -75,7 +82,7 @@ class UniPC(AbstractGridSampler):
     `lower_order_final` (on by default, as in the paper), order ≤ N - i on the last steps of
     an N-step grid (`num_steps`). One field evaluation a step."""
 
-    sde: AbstractLinearSDE
+    sde: GaussianKernel
     solver_order: int = eqx.field(default=3, static=True)
     variant: str = eqx.field(default="bh2", static=True)
     num_steps: int | None = eqx.field(default=None, static=True)
