@@ -214,6 +214,10 @@ def sample(
                          "method='sde' (geodesic random walk) or 'ode'")
     T = float(process.T)
     allow_zero = process.regular_at_zero and method == "ode"
+    if process.regular_at_zero and not allow_zero and t_eps == 0:
+        raise ValueError(f"method={method!r} stops at t_eps > 0 (at t = 0 the noise ratio is 0, "
+                         f"its log-SNR infinite); t_eps=0 is for method='ode' only: set t_eps "
+                         f"(config: sample.t_eps), e.g. 1e-3")
     validate(solver, t_eps, T, allow_zero=allow_zero)
     user_solver = None if isinstance(solver, str) else solver
     if method == "ode":

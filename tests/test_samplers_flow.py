@@ -201,6 +201,8 @@ def test_paths_without_the_maths_are_one_line_errors():
     with pytest.raises(ValueError, match="num_steps=3") as info:  # from pure noise: N - 1 own
         sdegen.sample(path, velocity, solver=UniPC(path, num_steps=4), method="unipc", **kw)
     assert "\n" not in str(info.value)
+    with pytest.raises(ValueError, match="t_eps=0 is for method='ode' only"):
+        sdegen.sample(path, velocity, method="unipc", t_eps=0.0, **kw)
 
 
 def test_config_takes_few_step_methods_on_paths():
@@ -213,3 +215,6 @@ def test_config_takes_few_step_methods_on_paths():
     with pytest.raises(ConfigError, match="needs an SDE"):
         config.from_dict({}, ["process.kind=flow_linear", "objective.kind=fm",
                               "sample.method=sde"])
+    with pytest.raises(ConfigError, match="set sample.t_eps=1e-3"):
+        config.from_dict({}, ["process.kind=flow_linear", "objective.kind=fm",
+                              "sample.method=unipc", "sample.t_eps=0"])

@@ -46,6 +46,9 @@ def check_consistency(cfg: Config) -> Config:
         raise ConfigError(f"sample.method={cfg.sample.method} needs an SDE; process.kind={kind} "
                           "has only an ODE: set sample.method=ode (or, on flow_linear/flow_vp, a "
                           "few-step method such as unipc)")
+    if few_step and cfg.sample.t_eps == 0:
+        raise ConfigError(f"sample.method={cfg.sample.method} stops at sample.t_eps > 0 (the "
+                          "noise ratio is 0 at t = 0); set sample.t_eps=1e-3, or sample.method=ode")
     if (cfg.data.conditional or cfg.data.holdout >= 0) and cfg.data.name not in IMAGE_NAMES:
         raise ConfigError(f"data.conditional and data.holdout apply to labelled images "
                           f"({', '.join(IMAGE_NAMES)}), not data.name={cfg.data.name}")
