@@ -44,9 +44,10 @@ def make_optimizer(cfg: C.TrainConfig) -> optax.GradientTransformation:
     return C.build_optimizer(cfg)
 
 
-def data_sampler(cfg: C.Config):
-    """`(key, n) -> batch` of training data (jit-able), from `config.build_data`."""
-    return C.build_data(cfg).train_batch
+def data_sampler(cfg: C.Config, data=None):
+    """`(key, n) -> batch` of training data (jit-able): `data.train_batch` of the source built
+    by `config.build_data` (passed in as `data` when the caller built it already)."""
+    return (C.build_data(cfg) if data is None else data).train_batch
 
 
 def data_mesh(cfg: C.TrainConfig) -> jax.sharding.Mesh | None:
@@ -125,7 +126,7 @@ def train(cfg: C.Config, *, progress: bool = True) -> Path:
     model = C.build_field(cfg, data.shape, k["init"], data=data)
     loss = make_loss(cfg, C.build_process(cfg.process), getattr(data, "num_classes", None))
     t = cfg.train
-    fit(loss, model, data_sampler(cfg), key=jax.numpy.stack([k["data"], k["loss"]]),
+    fit(loss, model, data_sampler(cfg, data), key=jax.numpy.stack([k["data"], k["loss"]]),
         steps=t.steps, batch_size=t.batch_size, optimizer=make_optimizer(t),
         ema_decay=t.ema_decay, run_dir=run_dir, ckpt_every=t.ckpt_every, keep=t.keep,
         log_every=t.log_every, devices=t.devices, on_nonfinite=t.on_nonfinite,

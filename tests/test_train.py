@@ -76,7 +76,7 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
         bad = jax.random.uniform(jax.random.fold_in(key, 7)) < 0.125
         return x.at[0, 0].set(jnp.where(bad, jnp.nan, x[0, 0]))
 
-    monkeypatch.setattr(T, "data_sampler", lambda cfg: sometimes_nan)
+    monkeypatch.setattr(T, "data_sampler", lambda cfg, data=None: sometimes_nan)
     cfg = _cfg(tmp_path, "nan", steps=200, ckpt_every=1)
     with pytest.raises(TrainingError, match=r"at step \d+ \(last good checkpoint: .*checkpoints/"):
         train(cfg, progress=False)

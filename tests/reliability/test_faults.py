@@ -41,7 +41,7 @@ def test_skip_nonfinite_updates_then_stop_at_limit(tmp_path, monkeypatch):
         bad = jax.random.uniform(jax.random.fold_in(key, 7)) < 0.3
         return x.at[0, 0].set(jnp.where(bad, jnp.nan, x[0, 0]))
 
-    monkeypatch.setattr(T, "data_sampler", lambda cfg: half_nan)
+    monkeypatch.setattr(T, "data_sampler", lambda cfg, data=None: half_nan)
     cfg = tiny_cfg(tmp_path / "run", train={"steps": 20, "on_nonfinite": "skip",
                                            "max_skips": 2})
     with pytest.raises(TrainingError) as err:
