@@ -93,3 +93,28 @@ def trace_counter():
         return traced, traces
 
     return make
+
+
+@pytest.fixture
+def local_rate():
+    """`local_rate(solver, terms, s, exact)`: the observed order of `solver`'s local error,
+    log2(err(2h) / err(h)), stepping from the exact solution `exact` (batched states on the fine
+    grid `s` of solver times) on the grid of every point and of every second point; a method of
+    order p has local error O(h^(p+1)). Multistep solvers are handed the exact history."""
+    import equinox as eqx
+    import jax.numpy as jnp
+
+    def rate(solver, terms, s, exact):
+        step = eqx.filter_jit(lambda st, a, b, y: solver.step(terms, a, b, y, None, st, False))
+
+        def local_error(stride):  # the grid with every stride-th point of the fine grid
+            ss, xs = s[::stride], exact[::stride]
+            state = solver.init(terms, ss[0], ss[1], xs[0], None)
+            mid = (len(ss) - 1) // 2
+            for i in range(mid + 1):
+                y1, _, _, state, _ = step(state, ss[i], ss[i + 1], xs[i])
+            return float(jnp.sqrt(jnp.mean(jnp.sum((y1 - xs[mid + 1]) ** 2, axis=1))))
+
+        return float(jnp.log2(local_error(2) / local_error(1)))
+
+    return rate

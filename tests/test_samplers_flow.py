@@ -18,7 +18,6 @@ against independent answers:
 import math
 
 import diffrax
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import pytest
@@ -105,21 +104,11 @@ def local_problem():
     (lambda p: UniPC(p, solver_order=3, corrector=False, lower_order_final=False), 3),
     (lambda p: DPMSolverPP2S(p), 2),
 ])
-def test_local_order_on_rectified_flow(local_problem, make, order):
+def test_local_order_on_rectified_flow(local_problem, local_rate, make, order):
     path, velocity, s, exact = local_problem
     solver = make(path)
     terms = denoiser_terms(path, velocity)
-    step = eqx.filter_jit(lambda st, a, b, y: solver.step(terms, a, b, y, None, st, False))
-
-    def local_error(stride):
-        ss, xs = s[::stride], exact[::stride]
-        state = solver.init(terms, ss[0], ss[1], xs[0], None)
-        mid = (len(ss) - 1) // 2
-        for i in range(mid + 1):
-            y1, _, _, state, _ = step(state, ss[i], ss[i + 1], xs[i])
-        return _rms(y1, xs[mid + 1])
-
-    rate = math.log2(local_error(2) / local_error(1))
+    rate = local_rate(solver, terms, s, exact)
     assert order + 0.5 < rate < order + 1.8, f"{type(solver).__name__}: local rate {rate:.2f}"
 
 

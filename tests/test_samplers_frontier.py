@@ -17,7 +17,6 @@ float64, against independent answers:
 import math
 
 import diffrax
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import pytest
@@ -80,23 +79,13 @@ def local_problem():
     (lambda sde: UniPC(sde, solver_order=3, corrector=False, lower_order_final=False), 3),
     (lambda sde: DPMSolverPP2S(sde), 2),
 ])
-def test_local_order(local_problem, make, order):
+def test_local_order(local_problem, local_rate, make, order):
     """One step from exact history at the grid's midpoint: error ∝ h^(order + 1). (UniPC's
     corrector, which changes the state it is handed, is checked globally instead.)"""
     sde, score, s, exact = local_problem
     solver = make(sde)
     terms = denoiser_terms(sde, score)
-    step = eqx.filter_jit(lambda st, a, b, y: solver.step(terms, a, b, y, None, st, False))
-
-    def local_error(stride):  # the grid with every stride-th point of the fine grid
-        ss, xs = s[::stride], exact[::stride]
-        state = solver.init(terms, ss[0], ss[1], xs[0], None)
-        mid = (len(ss) - 1) // 2
-        for i in range(mid + 1):
-            y1, _, _, state, _ = step(state, ss[i], ss[i + 1], xs[i])
-        return _rms(y1, xs[mid + 1])
-
-    rate = math.log2(local_error(2) / local_error(1))
+    rate = local_rate(solver, terms, s, exact)
     assert order + 0.5 < rate < order + 1.8, f"{type(solver).__name__}: local rate {rate:.2f}"
 
 
