@@ -375,6 +375,31 @@ def frontier_problems():
     return out
 
 
+def frontier_rows(sde, score, prob, keys, problem_data, nfes, args):
+    """Every FRONTIER run (only `args.methods` if given) at each NFE on one problem: steps on
+    the Karras grid to t_eps, then one evaluation of D (σ -> 0); `problem_data` is (anything,
+    x_T, reference end point, D(reference), true samples), examples flattened to vectors."""
+    _, x_T, ref, target, true = problem_data
+    den = jax.jit(jax.vmap(denoiser(sde, score), (0, None)))
+    rows = []
+    for nfe in nfes:
+        for name, (_method, _kw, per) in FRONTIER.items():
+            if args.methods and name not in args.methods:
+                continue
+            steps = (nfe - 1) // per
+            if steps < 1:
+                continue
+            x_end, nfe_run, wall = frontier_run(sde, score, keys, x_T, name, steps, args.repeats)
+            x = den(x_end, T_EPS)
+            row = dict(problem=prob, method=name, nfe=nfe_run + 1, wall_s=wall,
+                       err=rms(x, target), err_end=rms(x_end, ref),
+                       sw_true=float(sliced_wasserstein(keys[3], x, true)))
+            rows.append(row)
+            print(f"{prob:>4} {name:<10} NFE {row['nfe']:>3}  err {row['err']:.3e}  "
+                  f"sw_true {row['sw_true']:.4f}  wall {wall:.4f}", flush=True)
+    return rows
+
+
 def frontier(args):
     """Error vs NFE: each run ends like the diffusers schedulers, steps on the Karras grid to
     t_eps then one evaluation of D (σ -> 0), and is compared with D(reference end point):
@@ -408,22 +433,7 @@ def frontier(args):
                             rtol=1e-7, atol=1e-7)
         target = den(ref, T_EPS)
         data[prob] = (mixture, x_T, ref, target, true)
-        for nfe in nfes:
-            for name, (_method, _kw, per) in FRONTIER.items():
-                if args.methods and name not in args.methods:
-                    continue
-                steps = (nfe - 1) // per
-                if steps < 1:
-                    continue
-                x_end, nfe_run, wall = frontier_run(sde, score, keys, x_T, name, steps,
-                                                    args.repeats)
-                x = den(x_end, T_EPS)
-                row = dict(problem=prob, method=name, nfe=nfe_run + 1, wall_s=wall,
-                           err=rms(x, target), err_end=rms(x_end, ref),
-                           sw_true=float(sliced_wasserstein(keys[3], x, true)))
-                rows.append(row)
-                print(f"{prob:>4} {name:<10} NFE {row['nfe']:>3}  err {row['err']:.3e}  "
-                      f"sw_true {row['sw_true']:.4f}  wall {wall:.4f}", flush=True)
+        rows += frontier_rows(sde, score, prob, keys, data[prob], nfes, args)
     kinds = tuple(k for k in PEER_KINDS if not args.methods or PARITY[k] in args.methods)
     peer_rows = [] if args.no_peers else frontier_peers(sde, data, nfes, args.repeats, keys,
                                                         kinds)
@@ -644,7 +654,8 @@ def frontier_plot(rows, peer_rows, path, peers_fm=(), title=None):
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    probs = sorted({r["problem"] for r in rows}, key=lambda p: int(p.rstrip("d")))
+    probs = sorted({r["problem"] for r in rows},
+                   key=lambda p: int(p.rstrip("d")) if p.rstrip("d").isdigit() else 0)
     colors = dict(zip(FRONTIER, plt.get_cmap("tab20").colors, strict=False))
     fig, axes = plt.subplots(2, len(probs), figsize=(5 * len(probs) + 2.5, 8), squeeze=False)
     for j, prob in enumerate(probs):
