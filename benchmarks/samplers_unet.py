@@ -35,10 +35,8 @@ import datetime
 import json
 import os
 import platform
-import subprocess
 import sys
 import sysconfig
-import tempfile
 import time
 from pathlib import Path
 
@@ -69,6 +67,7 @@ from samplers import (  # noqa: E402
     frontier_rows,
     frontier_summary,
     rms,
+    run_peer_script,
 )
 
 HERE = Path(__file__).parent
@@ -204,14 +203,7 @@ def unet_peers(run, data, nfes, kinds, keys):
     repo = str(Path(sdegen.__file__).resolve().parents[1])
     spec = dict(run=str(run.dir.resolve()), step=run.step, ema=run.ema, t_eps=T_EPS, runs=runs,
                 sys_path=[repo, sysconfig.get_paths()["purelib"]])
-    with tempfile.TemporaryDirectory() as tmp:
-        problem, out = Path(tmp) / "problem.npz", Path(tmp) / "out.npz"
-        np.savez(problem, spec=json.dumps(spec), x_T=np.asarray(x_T))
-        subprocess.run([str(python), str(PEER_SCRIPT), str(problem), str(out)], check=True,
-                       env={**os.environ, "PEER_THREADS": os.environ.get("PEER_THREADS", "1")})
-        res = np.load(out)
-        meta = json.loads(str(res["meta"]))["runs"]
-        peers = {name: jnp.asarray(res[name]) for name in meta}
+    meta, peers = run_peer_script(python, PEER_SCRIPT, spec, dict(x_T=np.asarray(x_T)))
     rows = []
     for r in runs:
         x = peers[r["name"]]
