@@ -203,6 +203,29 @@ def main(argv=None):
     print(f"wrote {args.out / 'samplers.json'} and {args.out / 'samplers.png'}")
 
 
+def run_peer_script(python, script, spec, arrays):
+    """Run `script` (PROBLEM.npz OUT.npz) with the peer venv's `python` on the run list `spec`
+    and the `arrays`; returns (its per-run meta, {run name: end points})."""
+    with tempfile.TemporaryDirectory() as tmp:
+        problem, out = Path(tmp) / "problem.npz", Path(tmp) / "out.npz"
+        np.savez(problem, spec=json.dumps(spec), **arrays)
+        subprocess.run([str(python), str(script), str(problem), str(out)], check=True,
+                       env={**os.environ, "PEER_THREADS": os.environ.get("PEER_THREADS", "1")})
+        res = np.load(out)
+        meta = json.loads(str(res["meta"]))["runs"]
+        return meta, {name: jnp.asarray(res[name]) for name in meta}
+
+
+def mixture_arrays(data):
+    """The peers' view of each problem: its mixture's parameters and prior draws x_T."""
+    arrays = {}
+    for prob, (mixture, x_T, *_rest) in data.items():
+        arrays.update({f"{prob}_weights": np.asarray(mixture.weights),
+                       f"{prob}_means": np.asarray(mixture.means),
+                       f"{prob}_stds": np.asarray(mixture.stds), f"{prob}_x_T": np.asarray(x_T)})
+    return arrays
+
+
 def run_peers(sde, data, nfes, repeats, keys, checks, rows):
     """Run the torch peers in their own venv on the 2d problem and compare at equal NFE."""
     if not PEER_PYTHON.exists():
@@ -220,16 +243,8 @@ def run_peers(sde, data, nfes, repeats, keys, checks, rows):
                              nfe=peer_nfe, problem="2d"))
     spec = dict(beta_min=sde.beta_min, beta_max=sde.beta_max, t_eps=T_EPS, repeats=repeats,
                 runs=runs)
-    with tempfile.TemporaryDirectory() as tmp:
-        problem, out = Path(tmp) / "problem.npz", Path(tmp) / "out.npz"
-        np.savez(problem, spec=json.dumps(spec), **{
-            "2d_weights": np.asarray(mixture.weights), "2d_means": np.asarray(mixture.means),
-            "2d_stds": np.asarray(mixture.stds), "2d_x_T": np.asarray(x_T)})
-        subprocess.run([str(PEER_PYTHON), str(PEER_SCRIPT), str(problem), str(out)], check=True,
-                       env={**os.environ, "PEER_THREADS": os.environ.get("PEER_THREADS", "1")})
-        res = np.load(out)
-        meta = json.loads(str(res["meta"]))["runs"]
-        peers = {name: jnp.asarray(res[name]) for name in meta}
+    meta, peers = run_peer_script(PEER_PYTHON, PEER_SCRIPT, spec,
+                                  mixture_arrays({"2d": data["2d"]}))
     true = mixture.sample(keys[2], x_T.shape[0])
     den = jax.jit(jax.vmap(denoiser(sde, score), (0, None)))
     out_rows = []
@@ -375,6 +390,33 @@ def frontier_problems():
     return out
 
 
+def frontier_rows(sde, score, prob, keys, problem_data, nfes, args, names=tuple(FRONTIER),
+                  tag="", steps_of=lambda nfe, per: (nfe - 1) // per):
+    """The runs `names` (only `args.methods` if given) at each NFE on one problem: `steps_of(nfe,
+    evaluations per step)` steps on the method's default grid (Karras for the VP SDE) to t_eps,
+    then one evaluation of D (σ -> 0); `problem_data` is (anything, x_T, reference end point,
+    D(reference), true samples), examples flattened to vectors."""
+    _, x_T, ref, target, true = problem_data
+    den = jax.jit(jax.vmap(denoiser(sde, score), (0, None)))
+    rows = []
+    for nfe in nfes:
+        for name in names:
+            if args.methods and name not in args.methods:
+                continue
+            steps = steps_of(nfe, FRONTIER[name][2])
+            if steps < 1:
+                continue
+            x_end, nfe_run, wall = frontier_run(sde, score, keys, x_T, name, steps, args.repeats)
+            x = den(x_end, T_EPS)
+            row = dict(problem=prob, method=name, nfe=nfe_run + 1, wall_s=wall,
+                       err=rms(x, target), err_end=rms(x_end, ref),
+                       sw_true=float(sliced_wasserstein(keys[3], x, true)))
+            rows.append(row)
+            print(f"{tag}{prob:>4} {name:<10} NFE {row['nfe']:>3}  err {row['err']:.3e}  "
+                  f"sw_true {row['sw_true']:.4f}  wall {wall:.4f}", flush=True)
+    return rows
+
+
 def frontier(args):
     """Error vs NFE: each run ends like the diffusers schedulers, steps on the Karras grid to
     t_eps then one evaluation of D (σ -> 0), and is compared with D(reference end point):
@@ -408,22 +450,7 @@ def frontier(args):
                             rtol=1e-7, atol=1e-7)
         target = den(ref, T_EPS)
         data[prob] = (mixture, x_T, ref, target, true)
-        for nfe in nfes:
-            for name, (_method, _kw, per) in FRONTIER.items():
-                if args.methods and name not in args.methods:
-                    continue
-                steps = (nfe - 1) // per
-                if steps < 1:
-                    continue
-                x_end, nfe_run, wall = frontier_run(sde, score, keys, x_T, name, steps,
-                                                    args.repeats)
-                x = den(x_end, T_EPS)
-                row = dict(problem=prob, method=name, nfe=nfe_run + 1, wall_s=wall,
-                           err=rms(x, target), err_end=rms(x_end, ref),
-                           sw_true=float(sliced_wasserstein(keys[3], x, true)))
-                rows.append(row)
-                print(f"{prob:>4} {name:<10} NFE {row['nfe']:>3}  err {row['err']:.3e}  "
-                      f"sw_true {row['sw_true']:.4f}  wall {wall:.4f}", flush=True)
+        rows += frontier_rows(sde, score, prob, keys, data[prob], nfes, args)
     kinds = tuple(k for k in PEER_KINDS if not args.methods or PARITY[k] in args.methods)
     peer_rows = [] if args.no_peers else frontier_peers(sde, data, nfes, args.repeats, keys,
                                                         kinds)
@@ -470,23 +497,9 @@ def frontier_flow(args, keys, nfes, n):
                             rtol=1e-7, atol=1e-7, t_eps=T_EPS)
         target = den(ref, T_EPS)
         data[prob] = (mixture, x_T, ref, target, true)
-        for nfe in nfes:
-            for name in FLOW_FRONTIER:
-                per = FRONTIER[name][2]
-                if args.methods and name not in args.methods:
-                    continue
-                steps = nfe // 2 if per == 2 else nfe - 1
-                if steps < 1:
-                    continue
-                x_end, nfe_run, wall = frontier_run(path, velocity, keys, x_T, name, steps,
-                                                    args.repeats)
-                x = den(x_end, T_EPS)
-                row = dict(problem=prob, method=name, nfe=nfe_run + 1, wall_s=wall,
-                           err=rms(x, target), err_end=rms(x_end, ref),
-                           sw_true=float(sliced_wasserstein(keys[3], x, true)))
-                rows.append(row)
-                print(f"flow {prob:>4} {name:<10} NFE {row['nfe']:>3}  err {row['err']:.3e}  "
-                      f"sw_true {row['sw_true']:.4f}  wall {wall:.4f}", flush=True)
+        rows += frontier_rows(path, velocity, prob, keys, data[prob], nfes, args,
+                              names=FLOW_FRONTIER, tag="flow ",
+                              steps_of=lambda nfe, per: nfe // 2 if per == 2 else nfe - 1)
     peers = [] if args.no_peers or (args.methods and "ddim" not in args.methods) else \
         flow_peers(data, nfes, args.repeats, keys)
     parity = []
@@ -518,19 +531,8 @@ def flow_peers(data, nfes, repeats, keys):
                  sigmas=[float(v) for v in np.linspace(1.0, T_EPS, nfe)])
             for prob in data for nfe in nfes if nfe >= 2]
     spec = dict(beta_min=0.1, beta_max=20.0, t_eps=T_EPS, repeats=repeats, runs=runs)
-    arrays = {}
-    for prob, (mixture, x_T, *_rest) in data.items():
-        arrays.update({f"{prob}_weights": np.asarray(mixture.weights),
-                       f"{prob}_means": np.asarray(mixture.means),
-                       f"{prob}_stds": np.asarray(mixture.stds), f"{prob}_x_T": np.asarray(x_T)})
-    with tempfile.TemporaryDirectory() as tmp:
-        problem, out = Path(tmp) / "problem.npz", Path(tmp) / "out.npz"
-        np.savez(problem, spec=json.dumps(spec), **arrays)
-        subprocess.run([str(python), str(PEER_SCRIPT), str(problem), str(out)], check=True,
-                       env={**os.environ, "PEER_THREADS": os.environ.get("PEER_THREADS", "1")})
-        res = np.load(out)
-        meta = json.loads(str(res["meta"]))["runs"]
-        peers = {name: jnp.asarray(res[name]) for name in meta}
+    arrays = mixture_arrays(data)
+    meta, peers = run_peer_script(python, PEER_SCRIPT, spec, arrays)
     rows = []
     for r in runs:
         _mixture, _x_T, _ref, target, true = data[r["problem"]]
@@ -551,19 +553,8 @@ def frontier_peers(sde, data, nfes, repeats, keys, kinds=PEER_KINDS):
             for prob in data for nfe in nfes for kind in kinds]
     spec = dict(beta_min=sde.beta_min, beta_max=sde.beta_max, t_eps=T_EPS, repeats=repeats,
                 runs=runs)
-    arrays = {}
-    for prob, (mixture, x_T, *_rest) in data.items():
-        arrays.update({f"{prob}_weights": np.asarray(mixture.weights),
-                       f"{prob}_means": np.asarray(mixture.means),
-                       f"{prob}_stds": np.asarray(mixture.stds), f"{prob}_x_T": np.asarray(x_T)})
-    with tempfile.TemporaryDirectory() as tmp:
-        problem, out = Path(tmp) / "problem.npz", Path(tmp) / "out.npz"
-        np.savez(problem, spec=json.dumps(spec), **arrays)
-        subprocess.run([str(python), str(PEER_SCRIPT), str(problem), str(out)], check=True,
-                       env={**os.environ, "PEER_THREADS": os.environ.get("PEER_THREADS", "1")})
-        res = np.load(out)
-        meta = json.loads(str(res["meta"]))["runs"]
-        peers = {name: jnp.asarray(res[name]) for name in meta}
+    arrays = mixture_arrays(data)
+    meta, peers = run_peer_script(python, PEER_SCRIPT, spec, arrays)
     rows = []
     for r in runs:
         _mixture, _x_T, ref, target, true = data[r["problem"]]
@@ -644,7 +635,8 @@ def frontier_plot(rows, peer_rows, path, peers_fm=(), title=None):
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    probs = sorted({r["problem"] for r in rows}, key=lambda p: int(p.rstrip("d")))
+    probs = sorted({r["problem"] for r in rows},
+                   key=lambda p: int(p.rstrip("d")) if p.rstrip("d").isdigit() else 0)
     colors = dict(zip(FRONTIER, plt.get_cmap("tab20").colors, strict=False))
     fig, axes = plt.subplots(2, len(probs), figsize=(5 * len(probs) + 2.5, 8), squeeze=False)
     for j, prob in enumerate(probs):
