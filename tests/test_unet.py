@@ -137,3 +137,17 @@ def test_config_builds_unet_for_images_and_rejects_mismatches():
                         "model": {"kind": "unet", "channel_mults": [1, 1, 1, 1, 1]}})
     with pytest.raises(ConfigError, match="not divisible"):
         C.build_field(deep, (8, 8, 1), jax.random.key(0))
+
+
+def test_channel_last_conv_equals_the_equinox_layer():
+    """`nets.unet.conv` (channel-last with an HWIO kernel, XLA:CPU's fast layout inside solver
+    loops) computes what the `eqx.nn.Conv2d` it reads computes: 3×3, strided and 1×1 layers,
+    with and without bias (float64)."""
+    from sdegen.nets.unet import conv
+
+    h = jax.random.normal(jax.random.key(0), (4, 8, 6))
+    for i, kw in enumerate([dict(kernel_size=3, padding=1), dict(kernel_size=3, stride=2,
+                            padding=1), dict(kernel_size=1), dict(kernel_size=1,
+                            use_bias=False)]):
+        layer = eqx.nn.Conv2d(4, 5, key=jax.random.key(i + 1), **kw)
+        np.testing.assert_allclose(conv(layer, h), layer(h), rtol=1e-12, atol=1e-12)

@@ -37,6 +37,22 @@ def _groups(channels: int, max_groups: int) -> int:
     return math.gcd(channels, max_groups)
 
 
+def conv(layer: eqx.nn.Conv2d, h: Float[Array, "c h w"]) -> Float[Array, "o h2 w2"]:
+    """`layer(h)` (an `eqx.nn.Conv2d` with zero padding, on one channel-first image), computed
+    channel-last with an HWIO kernel: the same numbers, and the layout XLA:CPU's fast
+    convolution takes inside loop bodies. With the channel-first layout a convolution inside a
+    `while` loop (every solver loop of Diffrax) fell back to a path ~10× slower on CPU than the
+    same convolution outside one (jax-ml/jax#12868; measured on the digits UNet: 84 ms against
+    16 ms per evaluation at batch 128). The parameters keep equinox's (O, I, kh, kw) layout."""
+    w = jnp.transpose(layer.weight, (2, 3, 1, 0))
+    out = jax.lax.conv_general_dilated(
+        jnp.transpose(h, (1, 2, 0))[None], w, layer.stride, layer.padding,
+        rhs_dilation=layer.dilation, feature_group_count=layer.groups,
+        dimension_numbers=("NHWC", "HWIO", "NHWC"))[0]
+    out = jnp.transpose(out, (2, 0, 1))
+    return out if layer.bias is None else out + layer.bias
+
+
 class ResBlock(eqx.Module):
     """GroupNorm → SiLU → 3×3 conv, + Linear(time embedding), GroupNorm → SiLU → 3×3 conv,
     plus a (1×1-projected) skip; the sum scaled by 1/√2 (DDPM++, Song et al. 2021, App. H.1)."""
@@ -58,10 +74,10 @@ class ResBlock(eqx.Module):
         self.skip = eqx.nn.Conv2d(c_in, c_out, 1, key=k4) if c_in != c_out else None
 
     def __call__(self, h: Float[Array, "c h w"], emb: Float[Array, " e"]) -> Array:
-        out = self.conv1(jax.nn.silu(self.norm1(h)))
+        out = conv(self.conv1, jax.nn.silu(self.norm1(h)))
         out = out + self.emb(jax.nn.silu(emb))[:, None, None]
-        out = self.conv2(jax.nn.silu(self.norm2(out)))
-        skip = h if self.skip is None else self.skip(h)
+        out = conv(self.conv2, jax.nn.silu(self.norm2(out)))
+        skip = h if self.skip is None else conv(self.skip, h)
         return (skip + out) * _SKIP_SCALE
 
 
@@ -81,10 +97,10 @@ class SelfAttention(eqx.Module):
 
     def __call__(self, h: Float[Array, "c h w"]) -> Array:
         c, hh, ww = h.shape
-        q, k, v = jnp.split(self.qkv(self.norm(h)).reshape(3 * c, hh * ww), 3, axis=0)
+        q, k, v = jnp.split(conv(self.qkv, self.norm(h)).reshape(3 * c, hh * ww), 3, axis=0)
         weights = jax.nn.softmax(q.T @ k / math.sqrt(c), axis=-1)  # (HW, HW)
         out = (v @ weights.T).reshape(c, hh, ww)
-        return (h + self.proj(out)) * _SKIP_SCALE
+        return (h + conv(self.proj, out)) * _SKIP_SCALE
 
 
 class Downsample(eqx.Module):
@@ -96,7 +112,7 @@ class Downsample(eqx.Module):
         self.conv = eqx.nn.Conv2d(channels, channels, 3, stride=2, padding=1, key=key)
 
     def __call__(self, h: Float[Array, "c h w"]) -> Array:
-        return self.conv(h)
+        return conv(self.conv, h)
 
 
 class Upsample(eqx.Module):
@@ -108,7 +124,7 @@ class Upsample(eqx.Module):
         self.conv = eqx.nn.Conv2d(channels, channels, 3, padding=1, key=key)
 
     def __call__(self, h: Float[Array, "c h w"]) -> Array:
-        return self.conv(jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2))
+        return conv(self.conv, jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2))
 
 
 class UNet(eqx.Module):
@@ -217,7 +233,7 @@ class UNet(eqx.Module):
             raise ValueError(f"UNet built for images of shape {self.image_shape}, got "
                              f"{tuple(x.shape)}; vmap over a batch")
         emb = self.embedding(t, y).astype(x.dtype)
-        h = self.conv_in(jnp.transpose(x, (2, 0, 1)))
+        h = conv(self.conv_in, jnp.transpose(x, (2, 0, 1)))
         hs = [h]
         for block in self.down:
             h = _apply(block, h, emb)
@@ -227,7 +243,7 @@ class UNet(eqx.Module):
             if isinstance(block[0], ResBlock):
                 h = jnp.concatenate([h, hs.pop()], axis=0)
             h = _apply(block, h, emb)
-        h = self.conv_out(jax.nn.silu(self.norm_out(h)))
+        h = conv(self.conv_out, jax.nn.silu(self.norm_out(h)))
         return jnp.transpose(h, (1, 2, 0))
 
 
