@@ -22,19 +22,21 @@ holds a numpy <-> torch <-> JAX round trip per evaluation and is not comparable.
 
 Writes benchmarks/results/samplers_unet.json and samplers_unet.png.
 
-Measured (2026-12-01, 2 shared CPU cores, ~20 min in all): 1500 steps in 291 s (final loss
-3.45), n = 128; the reference took 1574 NFE (at rtol = atol = 1e-5: 1171 NFE, D(x) moves by RMS
-1e-5, far below every error here). RMS error (pixels in [0, 1), 64 per digit) at NFE 5, 8, 10,
-15, 20, 50: ddim 1.53, 0.79, 0.60, 0.38, 0.28, 0.11; dpm2m 3.32, 0.80, 0.51, 0.22, 0.13, 0.024;
-dpm3m 2.05, 0.58, 0.41, 0.24, 0.077, 0.015; unipc2 1.92, 0.63, 0.38, 0.15, 0.081, 0.014;
-deis_d 2.08, 1.23, 0.48, 0.11, 0.063, 0.016; ipndm 8.95, 4.13, 1.92, 0.61, 0.13, 0.013;
-edm_heun (NFE 5, 15) 379, 0.81. Order 3-4 multistep methods are unstable at NFE 5 on this model
-(ipndm 8.9, unipc_d 45, dpm3m_d 28, unipc_bh1 24) and win from NFE 15 on. Every diffusers
-scheduler matches its counterpart (PARITY) to 0.1% (DEIS 0.935 at NFE 50; the 2M SDE 0.90-1.18,
-by sliced W, its noise differing); best sdegen / best peer at NFE 5, 8, 10, 15, 20, 50: 0.89
-(dpm2s / euler), 0.86 (dpm3m / unipc2), 0.88 (unipc2 / unipc2), 0.98, 1.00, 1.00 (the "_d"
-conventions, i.e. the peers' own algorithms, are best there). Sliced W to the test digits
-reaches its floor (~0.05) by NFE 10-15 for most methods.
+Measured (2026-12-01, 2 CPU cores shared with a CI run, ~26 min in all; after the UNet's
+channel-last convolutions, which made its evaluations ~5x faster inside solver loops): 1500 steps
+in 283 s, n = 128; the reference took 1522 NFE in 51 s (at rtol = atol = 1e-5: 1080 NFE, D(x)
+moves by RMS 1.8e-5, far below every error here). RMS error (pixels in [0, 1), 64 per digit)
+at NFE 5, 8, 10, 15, 20, 50: ddim 1.54, 0.81, 0.62, 0.40, 0.31, 0.12; dpm2m 3.23, 0.77, 0.50,
+0.22, 0.12, 0.021; dpm3m 1.97, 0.60, 0.45, 0.26, 0.083, 0.013; unipc2 1.85, 0.62, 0.40, 0.16,
+0.082, 0.012; deis_d 2.13, 1.24, 0.51, 0.13, 0.070, 0.014; ipndm 8.95, 4.13, 1.90, 0.55, 0.11,
+0.013; edm_heun (NFE 5, 15) 371, 0.75. Order 3-4 multistep methods are unstable at NFE 5 on
+this model (ipndm 9.0, unipc_d 45, dpm3m_d 28, unipc_bh1 23) and win from NFE 15 on. Every
+diffusers scheduler matches its counterpart (PARITY) to 0.1% (DEIS 0.927 at NFE 50; the 2M SDE
+0.88-1.18, by sliced W, its noise differing); best sdegen / best peer at NFE 5, 8, 10, 15, 20,
+50: 0.90 (dpm2s / euler), 0.93 (dpm3m / unipc2), 0.89 (unipc2 / unipc2), 0.99, 1.006 (deis_d /
+deis3: the same algorithm, diffusers' own σs), 1.00. sdegen / peer wall time 0.4-0.9 at most
+NFEs (up to 1.9 in single noisy cells). Sliced W to the test digits reaches its floor (~0.05) by
+NFE 10-15 for most methods.
 
     python benchmarks/samplers_unet.py [--run RUN] [--steps 1500] [--n 256] [--no-peers]
 """
