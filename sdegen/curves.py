@@ -81,11 +81,12 @@ def _scale(ax, values: np.ndarray, key: str) -> None:
     if key in LOG_SCALE and len(values) and np.all(values > 0):
         from matplotlib.ticker import FuncFormatter
 
-        def minor(v, _):  # label 2, 5 (or 2, 3, 4, 6 within a decade) times a power of ten
+        def minor(v, _):  # label 2, 5 (2, 3, 4, 6 within a decade; all under half of one)
             lo, hi = ax.get_ylim()
             decades = np.log10(hi / lo)
             mantissa = v / 10 ** np.floor(np.log10(v) + 1e-9)
-            keep = (2, 3, 4, 6) if decades < 1 else (2, 5) if decades < 2.5 else ()
+            keep = (range(2, 10) if decades < 0.6 else (2, 3, 4, 6) if decades < 1
+                    else (2, 5) if decades < 2.5 else ())
             return f"{v:g}" if any(abs(mantissa - m) < 1e-6 for m in keep) else ""
 
         ax.set_yscale("log")  # plain numbers on the ticks (0.4, 2), not 4 x 10^-1
